@@ -1,0 +1,260 @@
+//! The command line (SPEC section 5): clap derive, one args struct per command.
+//! Raw values only: resolution (paths, profiles, defaults that depend on the
+//! environment) happens after parsing, in the commands.
+
+use std::path::PathBuf;
+
+use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
+
+use crate::exec_credential::ExecApiVersion;
+use crate::profile::{Api, AuthMode, TokenField};
+use crate::time::GoDuration;
+
+const ABOUT: &str = "Run:ai REST API tokens for people, scripts and kubectl";
+
+const LONG_ABOUT: &str = "\
+Gets Run:ai REST API tokens with an application's (service account's, access key's) \
+client id and secret, caches them, and hands them out: to people and scripts \
+(`get`), and to kubectl and every Kubernetes client as a kubeconfig exec credential \
+provider (`setup`).
+
+Profiles live in runai-profiles.yaml beside kubeconfig.";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "kubectl-runai-token",
+    bin_name = "kubectl runai-token",
+    version,
+    about = ABOUT,
+    long_about = LONG_ABOUT,
+    propagate_version = true,
+    disable_help_subcommand = true,
+    max_term_width = 100
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Flags every command accepts, before or after the command name.
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Profiles file [default: runai-profiles.yaml beside the first kubeconfig]
+    #[arg(long, global = true, env = "RUNAI_PROFILES_FILE", value_name = "PATH")]
+    pub profiles_file: Option<PathBuf>,
+
+    /// Token cache directory [default: $KUBECACHEDIR/runai-token or ~/.kube/cache/runai-token]
+    #[arg(long, global = true, env = "RUNAI_TOKEN_CACHE_DIR", value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
+
+    /// Profile to use [default: the file's current-profile, or its only profile]
+    #[arg(short, long, global = true, env = "RUNAI_PROFILE", value_name = "NAME")]
+    pub profile: Option<String>,
+
+    /// More output on stderr: -v decisions, -vv HTTP exchanges, -vvv headers and bodies
+    /// (secrets and tokens are always redacted)
+    #[arg(short, long, global = true, action = ArgAction::Count)]
+    pub verbose: u8,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Print a token for the profile
+    #[command(visible_alias = "get-token")]
+    Get(GetArgs),
+
+    /// Manage the profiles file
+    #[command(subcommand)]
+    Profile(ProfileCommand),
+
+    /// Print shell completion code
+    Completion(CompletionArgs),
+
+    /// Print the version, commit and target
+    Version,
+}
+
+/// How `get` prints the token.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    /// The bare token and a newline
+    Token,
+    /// A client-go ExecCredential (one line of JSON)
+    ExecCredential,
+    /// profile, api, apiUrl, tokenType, accessToken, expiresAt, source
+    Json,
+    /// Authorization: Bearer TOKEN
+    Header,
+    /// export RUNAI_TOKEN=... and RUNAI_API_URL=... for a shell
+    Env,
+}
+
+#[derive(Debug, Args)]
+pub struct GetArgs {
+    /// Output format [default: exec-credential when KUBERNETES_EXEC_INFO is set, else token]
+    #[arg(short, long, value_enum, value_name = "FORMAT")]
+    pub output: Option<OutputFormat>,
+
+    /// ExecCredential apiVersion when KUBERNETES_EXEC_INFO does not name one
+    /// (client.authentication.k8s.io/v1 or /v1beta1) [default: v1]
+    #[arg(long, value_name = "VERSION", value_parser = parse_exec_api_version)]
+    pub exec_api_version: Option<ExecApiVersion>,
+}
+
+fn parse_exec_api_version(text: &str) -> Result<ExecApiVersion, String> {
+    text.parse()
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ProfileCommand {
+    /// List the profiles
+    List,
+    /// Show a profile (never its secret)
+    Show(ProfileNameArg),
+    /// Create a profile or change some of its keys
+    Set(Box<ProfileSetArgs>),
+    /// Delete a profile
+    Delete(ProfileNameArg),
+    /// Make a profile the current one
+    Use(ProfileNameArg),
+}
+
+#[derive(Debug, Args)]
+pub struct ProfileNameArg {
+    /// Profile name
+    pub name: String,
+}
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("secret").multiple(false)))]
+pub struct ProfileSetArgs {
+    /// Profile name
+    pub name: String,
+
+    /// Run:ai control plane URL (the UI's URL)
+    #[arg(long, value_name = "URL")]
+    pub url: Option<String>,
+
+    /// Which API the token is for
+    #[arg(long, value_enum)]
+    pub api: Option<Api>,
+
+    /// Cluster endpoint of the Researcher REST API
+    #[arg(long, value_name = "URL")]
+    pub researcher_url: Option<String>,
+
+    /// Token endpoint generation
+    #[arg(long, value_enum)]
+    pub auth: Option<AuthMode>,
+
+    /// Keycloak realm (auth: keycloak)
+    #[arg(long)]
+    pub realm: Option<String>,
+
+    /// Token endpoint URL, overriding the one auth implies
+    #[arg(long, value_name = "URL")]
+    pub token_url: Option<String>,
+
+    /// Client id (application name, service account or access key id)
+    #[arg(long, value_name = "ID")]
+    pub client_id: Option<String>,
+
+    /// Read the secret from this file (mode 600)
+    #[arg(long, group = "secret", value_name = "PATH")]
+    pub client_secret_file: Option<String>,
+
+    /// Read the secret from this environment variable
+    #[arg(long, group = "secret", value_name = "VAR")]
+    pub client_secret_env: Option<String>,
+
+    /// Run this command for the secret (split like a shell would; no shell runs it)
+    #[arg(long, group = "secret", value_name = "COMMAND")]
+    pub client_secret_command: Option<String>,
+
+    /// Read the secret from stdin and keep it in the profiles file (mode 600)
+    #[arg(long, group = "secret")]
+    pub client_secret_stdin: bool,
+
+    /// Which response field is the token
+    #[arg(long, value_enum)]
+    pub token_field: Option<TokenField>,
+
+    /// OAuth2 scope (auth: keycloak and token-url)
+    #[arg(long)]
+    pub scope: Option<String>,
+
+    /// CA certificate file (PEM) trusted besides the OS trust store
+    #[arg(long, value_name = "PATH")]
+    pub certificate_authority: Option<String>,
+
+    /// CA certificate (base64 of PEM) trusted besides the OS trust store
+    #[arg(long, value_name = "BASE64")]
+    pub certificate_authority_data: Option<String>,
+
+    /// Skip TLS verification (insecure; warns on every use)
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    pub insecure_skip_tls_verify: Option<bool>,
+
+    /// Time limit for a whole token request, retries included (e.g. 30s)
+    #[arg(long, value_name = "DURATION")]
+    pub timeout: Option<GoDuration>,
+
+    /// Remove a key from the profile (repeatable), e.g. --unset researcher-url
+    #[arg(long, value_name = "KEY")]
+    pub unset: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionArgs {
+    /// Shell
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn verify_cli() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn global_flags_go_before_or_after_the_command() {
+        let before = Cli::try_parse_from(["k", "-p", "a", "-vv", "get"]).unwrap();
+        let after = Cli::try_parse_from(["k", "get", "--profile", "a", "-v", "-v"]).unwrap();
+        for cli in [before, after] {
+            assert_eq!(cli.global.profile.as_deref(), Some("a"));
+            assert_eq!(cli.global.verbose, 2);
+        }
+    }
+
+    #[test]
+    fn get_token_is_an_alias() {
+        let cli = Cli::try_parse_from(["k", "get-token", "-o", "exec-credential"]).unwrap();
+        let Some(Command::Get(args)) = cli.command else {
+            panic!("not get")
+        };
+        assert_eq!(args.output, Some(OutputFormat::ExecCredential));
+    }
+
+    #[test]
+    fn one_secret_source_per_set() {
+        let err = Cli::try_parse_from([
+            "k",
+            "profile",
+            "set",
+            "a",
+            "--client-secret-env",
+            "X",
+            "--client-secret-stdin",
+        ])
+        .unwrap_err();
+        assert_eq!(err.kind(), clap::error::ErrorKind::ArgumentConflict);
+    }
+}

@@ -1,0 +1,165 @@
+//! `get`: a token for the profile, in the output asked for (SPEC section 6).
+
+use serde::Serialize;
+
+use crate::Context;
+use crate::cli::{GetArgs, OutputFormat};
+use crate::error::Exit;
+use crate::exec_credential::{self, ExecApiVersion};
+use crate::output;
+use crate::profile::ResolvedProfile;
+use crate::time::Timestamp;
+use crate::token::{self, Token};
+
+/// Where the token came from (`json` output's `source`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Source {
+    Cache,
+    Server,
+}
+
+pub fn run(ctx: &Context<'_>, args: &GetArgs) -> anyhow::Result<Exit> {
+    let now = Timestamp::now();
+    // Everything that can be a usage error is decided before any file or network work.
+    let exec_info = ctx.env.var("KUBERNETES_EXEC_INFO");
+    let format = args.output.unwrap_or(if exec_info.is_some() {
+        OutputFormat::ExecCredential
+    } else {
+        OutputFormat::Token
+    });
+    let exec_version = match &exec_info {
+        Some(info) => exec_credential::version_from_exec_info(info)?,
+        None => args.exec_api_version.unwrap_or_default(),
+    };
+    let paths = ctx.paths()?;
+    let profile = super::resolve_profile(ctx, &paths)?;
+    let token = token::fetch_blocking(&profile, &paths.cache_dir, ctx.log, now)?;
+    let text = render(format, exec_version, &profile, &token, Source::Server);
+    output::stdout(&text)?;
+    Ok(Exit::Success)
+}
+
+/// The text `get` prints.
+pub fn render(
+    format: OutputFormat,
+    version: ExecApiVersion,
+    profile: &ResolvedProfile,
+    token: &Token,
+    source: Source,
+) -> String {
+    let value = token.value.expose();
+    match format {
+        OutputFormat::Token => format!("{value}\n"),
+        OutputFormat::ExecCredential => exec_credential::render(version, value, token.expires_at),
+        OutputFormat::Header => format!("Authorization: Bearer {value}\n"),
+        OutputFormat::Env => {
+            let mut text = format!("export RUNAI_TOKEN={}\n", shell_quote(value));
+            if let Some(url) = profile.api_url() {
+                text.push_str(&format!("export RUNAI_API_URL={}\n", shell_quote(url)));
+            }
+            text
+        }
+        OutputFormat::Json => {
+            let json = JsonOutput {
+                profile: &profile.name,
+                api: profile.api.as_str(),
+                api_url: profile.api_url(),
+                token_type: &token.token_type,
+                access_token: value,
+                expires_at: token.expires_at.map(|t| t.to_string()),
+                source: match source {
+                    Source::Cache => "cache",
+                    Source::Server => "server",
+                },
+            };
+            let mut line = serde_json::to_string(&json).unwrap_or_default();
+            line.push('\n');
+            line
+        }
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct JsonOutput<'a> {
+    profile: &'a str,
+    api: &'a str,
+    api_url: Option<&'a str>,
+    token_type: &'a str,
+    access_token: &'a str,
+    expires_at: Option<String>,
+    source: &'a str,
+}
+
+/// `'text'` for POSIX shells, with `'` written as `'\''`.
+fn shell_quote(text: &str) -> String {
+    format!("'{}'", text.replace('\'', r"'\''"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::profile::{Api, AuthMode, SecretSource, TlsSettings, TokenField};
+    use crate::secret::Secret;
+
+    fn fixture() -> (ResolvedProfile, Token) {
+        let profile = ResolvedProfile {
+            name: "acme".into(),
+            url: "https://acme.run.ai".into(),
+            api: Api::Admin,
+            researcher_url: None,
+            auth: AuthMode::Auto,
+            realm: None,
+            token_url: None,
+            client_id: "c".into(),
+            secret: Secret::new("s".into()),
+            secret_source: SecretSource::Inline,
+            token_field: TokenField::AccessToken,
+            scope: "openid".into(),
+            tls: TlsSettings::default(),
+            timeout: std::time::Duration::from_secs(30),
+        };
+        let token = Token {
+            value: Secret::new("T'k".into()),
+            token_type: "Bearer".into(),
+            obtained_at: Timestamp(1_000),
+            expires_at: Some(Timestamp(1_136_214_245)),
+        };
+        (profile, token)
+    }
+
+    #[test]
+    fn every_output_format() {
+        let (profile, token) = fixture();
+        let show = |format| render(format, ExecApiVersion::V1, &profile, &token, Source::Server);
+        assert_eq!(show(OutputFormat::Token), "T'k\n");
+        assert_eq!(show(OutputFormat::Header), "Authorization: Bearer T'k\n");
+        assert_eq!(
+            show(OutputFormat::Env),
+            "export RUNAI_TOKEN='T'\\''k'\nexport RUNAI_API_URL='https://acme.run.ai'\n"
+        );
+        assert_eq!(
+            show(OutputFormat::Json),
+            "{\"profile\":\"acme\",\"api\":\"admin\",\"apiUrl\":\"https://acme.run.ai\",\"tokenType\":\"Bearer\",\
+             \"accessToken\":\"T'k\",\"expiresAt\":\"2006-01-02T15:04:05Z\",\"source\":\"server\"}\n"
+        );
+        assert_eq!(
+            show(OutputFormat::ExecCredential),
+            "{\"apiVersion\":\"client.authentication.k8s.io/v1\",\"kind\":\"ExecCredential\",\
+             \"status\":{\"token\":\"T'k\",\"expirationTimestamp\":\"2006-01-02T15:04:05Z\"}}\n"
+        );
+    }
+
+    #[test]
+    fn researcher_without_url_leaves_the_api_url_out() {
+        let (mut profile, token) = fixture();
+        profile.api = Api::Researcher;
+        let env = render(OutputFormat::Env, ExecApiVersion::V1, &profile, &token, Source::Cache);
+        assert_eq!(env, "export RUNAI_TOKEN='T'\\''k'\n");
+        let json = render(OutputFormat::Json, ExecApiVersion::V1, &profile, &token, Source::Cache);
+        assert!(
+            json.contains("\"apiUrl\":null") && json.contains("\"source\":\"cache\""),
+            "{json}"
+        );
+    }
+}

@@ -1,0 +1,37 @@
+//! One module per command that outgrew `lib.rs`, and what several of them share.
+
+pub mod get;
+pub mod profile;
+
+use crate::Context;
+use crate::log_at;
+use crate::output::DECISIONS;
+use crate::paths::Paths;
+use crate::profile::{LoadedFile, ResolvedProfile};
+
+/// Loads the profiles file, selects the profile (`-p`, `$RUNAI_PROFILE`,
+/// `current-profile`, the only one) and resolves it. From here on the secret is
+/// registered with the log, so nothing this process writes to stderr can show it.
+pub fn resolve_profile(ctx: &Context<'_>, paths: &Paths) -> anyhow::Result<ResolvedProfile> {
+    let file = LoadedFile::load(&paths.profiles_file)?;
+    let profile = file.select(ctx.global.profile.as_deref())?;
+    let resolved = file.resolve(profile, ctx.env)?;
+    ctx.log.protect(resolved.secret.expose());
+    log_at!(
+        ctx.log,
+        DECISIONS,
+        "profile {:?} from {} (auth: {}, client {:?}, secret from {})",
+        resolved.name,
+        paths.profiles_file.display(),
+        resolved.auth.as_str(),
+        resolved.client_id,
+        resolved.secret_source
+    );
+    if resolved.tls.insecure_skip_verify {
+        ctx.log.warn(format_args!(
+            "profile {:?} has insecure-skip-tls-verify: TLS certificates are not verified",
+            resolved.name
+        ));
+    }
+    Ok(resolved)
+}

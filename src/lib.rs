@@ -1,0 +1,134 @@
+//! kubectl-runai-token: Run:ai REST API tokens for people, scripts and kubectl.
+//!
+//! # The flow
+//!
+//! command line ([`cli`]) -> [`paths::Paths`] -> profiles file ([`profile`]) ->
+//! [`profile::ResolvedProfile`] -> token cache (hit) or token endpoint ([`token`], miss)
+//! -> [`token::Token`] -> [`output`]. Each step takes its inputs as arguments (the
+//! environment, the clock, the HTTP client); none reads globals.
+//!
+//! # The stdout contract
+//!
+//! stdout carries the requested output and nothing else, and nothing at all on
+//! failure: kubectl parses an exec plugin's stdout. Diagnostics go to stderr, which
+//! is empty on success at default verbosity (the `insecure-skip-tls-verify` warning
+//! aside). No secret and no token reaches stderr at any verbosity.
+//!
+//! # Exit codes
+//!
+//! 0 success, 1 any other failure, 2 usage or configuration, 3 credentials rejected
+//! by the token endpoint, 4 token endpoint unusable, 5 `api`: error status from the
+//! Run:ai API. See [`error::Exit`].
+
+pub mod cli;
+pub mod cmd;
+pub mod error;
+pub mod exec_credential;
+pub mod fsutil;
+pub mod output;
+pub mod paths;
+pub mod profile;
+pub mod secret;
+pub mod time;
+pub mod token;
+
+use std::ffi::OsString;
+
+use clap::{CommandFactory, Parser};
+
+use crate::cli::{Cli, Command, GlobalArgs};
+use crate::error::{ConfigError, Exit};
+use crate::output::Log;
+use crate::paths::{Env, Paths};
+
+/// What every command gets: the global flags, the environment and the log.
+pub struct Context<'a> {
+    pub global: &'a GlobalArgs,
+    pub env: &'a Env,
+    pub log: &'a Log,
+}
+
+impl Context<'_> {
+    /// The paths of SPEC section 2.
+    pub fn paths(&self) -> anyhow::Result<Paths> {
+        Paths::resolve(
+            self.global.profiles_file.as_deref(),
+            self.global.cache_dir.as_deref(),
+            self.env,
+        )
+    }
+}
+
+/// Parses `args` and runs the command. Errors are returned for `main` to print.
+pub fn run(args: impl IntoIterator<Item = OsString>, env: &Env, log: &Log) -> anyhow::Result<Exit> {
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(err) => return clap_outcome(err),
+    };
+    log.set_level(cli.global.verbose);
+    let Some(command) = cli.command else {
+        // Like kubectl: no command shows the help, on stdout.
+        output::stdout(&format!("{}\n", Cli::command().render_long_help()))?;
+        return Ok(Exit::Success);
+    };
+    let ctx = Context {
+        global: &cli.global,
+        env,
+        log,
+    };
+    match command {
+        Command::Get(args) => cmd::get::run(&ctx, &args),
+        Command::Profile(command) => cmd::profile::run(&ctx, command),
+        Command::Completion(args) => {
+            let mut buffer = Vec::new();
+            clap_complete::generate(args.shell, &mut Cli::command(), "kubectl-runai_token", &mut buffer);
+            output::stdout_bytes(&buffer)?;
+            Ok(Exit::Success)
+        }
+        Command::Version => {
+            output::stdout(&format!("{}\n", version_line()))?;
+            Ok(Exit::Success)
+        }
+    }
+}
+
+/// `kubectl-runai-token 0.1.0 (commit abc1234, x86_64-unknown-linux-gnu)`.
+pub fn version_line() -> String {
+    format!(
+        "kubectl-runai-token {} (commit {}, {})",
+        env!("CARGO_PKG_VERSION"),
+        env!("RUNAI_TOKEN_COMMIT"),
+        env!("RUNAI_TOKEN_TARGET")
+    )
+}
+
+/// `--help` and `--version` print to stdout and succeed; every other clap error
+/// becomes one `error:` line (exit 2) with clap's tip or the valid values as hint.
+fn clap_outcome(err: clap::Error) -> anyhow::Result<Exit> {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    match err.kind() {
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
+            output::stdout(&err.render().to_string())?;
+            return Ok(Exit::Success);
+        }
+        _ => {}
+    }
+    let rendered = err.render().to_string();
+    let first = rendered.lines().next().unwrap_or("invalid arguments");
+    let message = first.strip_prefix("error: ").unwrap_or(first).to_owned();
+    let mut hints = Vec::new();
+    if let Some(ContextValue::Strings(valid)) = err.get(ContextKind::ValidValue) {
+        hints.push(format!("possible values: {}", valid.join(", ")));
+    }
+    for line in rendered.lines().skip(1) {
+        if let Some(tip) = line.trim().strip_prefix("tip: ") {
+            hints.push(tip.to_owned());
+        }
+    }
+    let hint = if hints.is_empty() {
+        "see --help".to_owned()
+    } else {
+        hints.join("; ")
+    };
+    Err(ConfigError::new(message).with_hint(hint).into())
+}

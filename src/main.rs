@@ -1,0 +1,25 @@
+//! `kubectl-runai-token`: parse, run, print the error once, pick the exit code.
+
+use std::process::ExitCode;
+
+use runai_token::error::{Exit, classify, is_reported};
+use runai_token::output::{Log, report_error};
+use runai_token::paths::Env;
+
+fn main() -> ExitCode {
+    let log = Log::default();
+    match runai_token::run(std::env::args_os(), &Env::os(), &log) {
+        Ok(exit) => exit.into(),
+        Err(err) => {
+            let (exit, hint) = classify(&err);
+            if !is_reported(&err) {
+                report_error(&log, &format!("{err:#}"), hint.as_deref());
+            }
+            if exit == Exit::Success {
+                Exit::Failure.into()
+            } else {
+                exit.into()
+            }
+        }
+    }
+}

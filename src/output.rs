@@ -1,0 +1,151 @@
+//! The one place that writes to stdout and stderr (besides `main`'s `error:` line).
+//!
+//! stdout carries the requested output and nothing else: an exec plugin's stdout is
+//! parsed by client-go, so a stray line breaks every kubectl command. Diagnostics go
+//! to stderr through [`Log`], only at the verbosity asked for, and every line it
+//! writes passes through the redaction list first: a secret or token that became
+//! known to the process is never written, whatever a caller formats by mistake.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+use std::fmt;
+use std::io::{self, Write};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU8, Ordering};
+
+use crate::secret::redact;
+
+/// Verbosity levels of `-v`.
+pub const DECISIONS: u8 = 1;
+/// `-vv`: HTTP exchanges.
+pub const HTTP: u8 = 2;
+/// `-vvv`: headers and (redacted) bodies.
+pub const WIRE: u8 = 3;
+
+/// Diagnostics on stderr, and the list of values that must never be shown.
+#[derive(Default)]
+pub struct Log {
+    level: AtomicU8,
+    sensitive: Mutex<Vec<String>>,
+}
+
+impl Log {
+    pub fn set_level(&self, level: u8) {
+        self.level.store(level, Ordering::Relaxed);
+    }
+
+    pub fn level(&self) -> u8 {
+        self.level.load(Ordering::Relaxed)
+    }
+
+    pub fn enabled(&self, level: u8) -> bool {
+        self.level() >= level
+    }
+
+    /// Registers a value (a secret, a token) to be redacted from everything this
+    /// process writes to stderr.
+    pub fn protect(&self, value: &str) {
+        if value.len() >= 4 {
+            let mut sensitive = self.sensitive.lock().unwrap_or_else(|e| e.into_inner());
+            if !sensitive.iter().any(|known| known == value) {
+                sensitive.push(value.to_owned());
+            }
+        }
+    }
+
+    /// `text` with every protected value and every JWT-looking word redacted.
+    pub fn redact(&self, text: &str) -> String {
+        let sensitive = self.sensitive.lock().unwrap_or_else(|e| e.into_inner());
+        let needles: Vec<&str> = sensitive.iter().map(String::as_str).collect();
+        redact(text, &needles)
+    }
+
+    /// Writes one diagnostic line at `level` (1 = `-v`).
+    pub fn at(&self, level: u8, args: fmt::Arguments<'_>) {
+        if self.enabled(level) {
+            self.line(&args.to_string());
+        }
+    }
+
+    /// A warning shown at every verbosity (the insecure-skip-tls-verify warning).
+    pub fn warn(&self, args: fmt::Arguments<'_>) {
+        self.line(&format!("warning: {args}"));
+    }
+
+    /// A note shown at every verbosity, for commands whose stderr is for humans
+    /// (`setup` saying what it replaced).
+    pub fn note(&self, args: fmt::Arguments<'_>) {
+        self.line(&args.to_string());
+    }
+
+    fn line(&self, text: &str) {
+        let text = self.redact(text);
+        let mut stderr = io::stderr().lock();
+        let _ = writeln!(stderr, "{text}");
+    }
+}
+
+/// `-v` line: `log_at!(log, DECISIONS, "...", args)`.
+#[macro_export]
+macro_rules! log_at {
+    ($log:expr, $level:expr, $($arg:tt)*) => {
+        $log.at($level, format_args!($($arg)*))
+    };
+}
+
+/// Writes the requested output to stdout. A closed pipe (`| head`) is not an error.
+pub fn stdout(text: &str) -> io::Result<()> {
+    let mut out = io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(err) if err.kind() == io::ErrorKind::BrokenPipe => Ok(()),
+        other => other,
+    }
+}
+
+/// Writes raw bytes to stdout (`api` passes the body through as it came).
+pub fn stdout_bytes(bytes: &[u8]) -> io::Result<()> {
+    let mut out = io::stdout().lock();
+    match out.write_all(bytes).and_then(|()| out.flush()) {
+        Err(err) if err.kind() == io::ErrorKind::BrokenPipe => Ok(()),
+        other => other,
+    }
+}
+
+/// Writes raw bytes to stderr (`api` puts an error body there).
+pub fn stderr_bytes(bytes: &[u8]) -> io::Result<()> {
+    let mut err = io::stderr().lock();
+    err.write_all(bytes)?;
+    if !bytes.ends_with(b"\n") {
+        err.write_all(b"\n")?;
+    }
+    err.flush()
+}
+
+/// `main`'s error report: `error: ...` and an optional `hint: ...`, redacted.
+pub fn report_error(log: &Log, message: &str, hint: Option<&str>) {
+    let mut stderr = io::stderr().lock();
+    let _ = writeln!(stderr, "error: {}", log.redact(message));
+    if let Some(hint) = hint {
+        let _ = writeln!(stderr, "hint: {}", log.redact(hint));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn protected_values_are_redacted() {
+        let log = Log::default();
+        log.protect("s3cr3t-value");
+        log.protect("abc"); // too short to be a secret worth matching
+        assert_eq!(log.redact("got s3cr3t-value and abc"), "got [redacted] and abc");
+    }
+
+    #[test]
+    fn levels_gate_lines() {
+        let log = Log::default();
+        assert!(!log.enabled(DECISIONS));
+        log.set_level(2);
+        assert!(log.enabled(HTTP) && !log.enabled(WIRE));
+    }
+}

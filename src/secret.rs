@@ -1,0 +1,136 @@
+//! `Secret<T>`: a value that must never reach an output, a log or an error.
+//!
+//! It has no `Display`; its `Debug` prints `[redacted]`. The only way to the value is
+//! [`Secret::expose`], so every place that needs the raw value says so in the code.
+//! For logs, [`fingerprint`] gives a length and a short hash that identify a token
+//! without revealing it.
+
+use std::fmt;
+
+use sha2::{Digest, Sha256};
+
+/// A value that is hidden from `Debug` and has no `Display`.
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct Secret<T>(T);
+
+impl<T> Secret<T> {
+    pub fn new(value: T) -> Self {
+        Self(value)
+    }
+
+    /// The raw value. Call it only where the value leaves the process on purpose: an
+    /// HTTP request, the requested output, the cache file.
+    pub fn expose(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<T> From<T> for Secret<T> {
+    fn from(value: T) -> Self {
+        Self(value)
+    }
+}
+
+impl<T> fmt::Debug for Secret<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+impl Secret<String> {
+    /// `len=N sha256=xxxxxxxx`: enough to tell two tokens apart in a log, nothing more.
+    pub fn fingerprint(&self) -> String {
+        fingerprint(&self.0)
+    }
+}
+
+/// `len=N sha256=xxxxxxxx` for any sensitive string.
+pub fn fingerprint(value: &str) -> String {
+    let digest = Sha256::digest(value.as_bytes());
+    format!("len={} sha256={}", value.len(), &hex(&digest)[..8])
+}
+
+/// Lowercase hex of some bytes.
+pub fn hex(bytes: &[u8]) -> String {
+    use fmt::Write;
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for byte in bytes {
+        let _ = write!(out, "{byte:02x}");
+    }
+    out
+}
+
+/// Replaces every occurrence of each needle in `text` with `[redacted]`, and every
+/// JSON Web Token-looking word (`eyJ...`) as well. The last line of defence for text
+/// that came from elsewhere (a response body, a command's stderr) before it is shown.
+pub fn redact(text: &str, needles: &[&str]) -> String {
+    let mut out = text.to_owned();
+    for needle in needles.iter().filter(|n| n.len() >= 4) {
+        out = out.replace(needle, "[redacted]");
+    }
+    redact_jwts(&out)
+}
+
+fn redact_jwts(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find("eyJ") {
+        out.push_str(&rest[..start]);
+        let candidate = &rest[start..];
+        let end = candidate
+            .find(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '=')))
+            .unwrap_or(candidate.len());
+        let word = &candidate[..end];
+        if word.matches('.').count() >= 1 && word.len() >= 16 {
+            out.push_str("[redacted]");
+        } else {
+            out.push_str(word);
+        }
+        rest = &candidate[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+// The profiles file and the cache file store secrets on purpose; serde is how they get
+// there. Serializing is exposing: only `profile.rs` and `cache.rs` serialize a Secret.
+impl<T: serde::Serialize> serde::Serialize for Secret<T> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(serializer)
+    }
+}
+
+impl<'de, T: serde::Deserialize<'de>> serde::Deserialize<'de> for Secret<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        T::deserialize(deserializer).map(Self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_is_redacted() {
+        let secret = Secret::new("hunter2".to_owned());
+        assert_eq!(format!("{secret:?}"), "[redacted]");
+        assert_eq!(format!("{:?}", Some(&secret)), "Some([redacted])");
+        assert_eq!(secret.expose(), "hunter2");
+    }
+
+    #[test]
+    fn fingerprint_hides_the_value() {
+        let print = fingerprint("abcdefgh");
+        assert_eq!(print, "len=8 sha256=9c56cc51");
+        assert!(!print.contains("abcdefgh"));
+    }
+
+    #[test]
+    fn redact_replaces_needles_and_jwts() {
+        let text = "secret=hunter22 token eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln done; eyJ";
+        assert_eq!(
+            redact(text, &["hunter22", "abc"]),
+            "secret=[redacted] token [redacted] done; eyJ"
+        );
+    }
+}

@@ -1,0 +1,303 @@
+//! Getting a token from the server: the endpoint `auth` names, or detection for
+//! `auth: auto` (v2, v1, app-token, then keycloak with a realm), moving on only when
+//! an endpoint is plainly absent, and remembering per `url` what was found.
+
+use std::fs;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::fsutil;
+use crate::log_at;
+use crate::output::{DECISIONS, Log, WIRE};
+use crate::profile::{AuthMode, ResolvedProfile};
+use crate::secret::hex;
+use crate::time::{GoDuration, Timestamp};
+use crate::token::http::{Body, Http, Outgoing, TransportError};
+use crate::token::{Endpoint, Generation, Refusal, Token, TokenError, parse_response};
+
+/// Remembers, per control plane `url`, which generation `auth: auto` found there.
+/// One small file per URL under `<cache dir>/endpoints/`.
+pub struct AuthMemory {
+    dir: PathBuf,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Remembered {
+    url: String,
+    auth: AuthMode,
+}
+
+impl AuthMemory {
+    pub fn new(cache_dir: &std::path::Path) -> Self {
+        Self {
+            dir: cache_dir.join("endpoints"),
+        }
+    }
+
+    fn path(&self, url: &str) -> PathBuf {
+        let digest = Sha256::digest(url.as_bytes());
+        self.dir.join(format!("{}.json", &hex(&digest)[..32]))
+    }
+
+    /// What was found at `url` before, if anything.
+    pub fn recall(&self, url: &str) -> Option<Generation> {
+        let text = fs::read(self.path(url)).ok()?;
+        let remembered: Remembered = serde_json::from_slice(&text).ok()?;
+        (remembered.url == url).then_some(())?;
+        Generation::from_auth(remembered.auth)
+    }
+
+    pub fn remember(&self, url: &str, generation: Generation, log: &Log) {
+        let record = Remembered {
+            url: url.to_owned(),
+            auth: generation.auth(),
+        };
+        let bytes = serde_json::to_vec(&record).unwrap_or_default();
+        let result =
+            fsutil::create_private_dir(&self.dir).and_then(|()| fsutil::write_atomic(&self.path(url), &bytes, 0o600));
+        match result {
+            Ok(()) => log_at!(log, DECISIONS, "remembered auth: {} for {url}", generation.name()),
+            Err(err) => log_at!(
+                log,
+                DECISIONS,
+                "cannot remember the endpoint in {}: {err}",
+                self.dir.display()
+            ),
+        }
+    }
+
+    pub fn forget(&self, url: &str) {
+        let _ = fs::remove_file(self.path(url));
+    }
+}
+
+/// Gets a token for `profile` from the server.
+pub async fn fetch(
+    profile: &ResolvedProfile,
+    http: &Http,
+    memory: &AuthMemory,
+    log: &Log,
+    now: Timestamp,
+) -> Result<Token, TokenError> {
+    let deadline = Instant::now() + profile.timeout;
+    let fixed = match (Generation::from_auth(profile.auth), &profile.token_url) {
+        (Some(generation), _) => Some(generation),
+        (None, Some(_)) => Some(Generation::OAuth2),
+        (None, None) => None,
+    };
+    if let Some(generation) = fixed {
+        let endpoint = Endpoint::for_profile(profile, generation);
+        log_at!(log, DECISIONS, "auth: {}: {}", profile.auth.as_str(), endpoint.url);
+        return match attempt(profile, &endpoint, http, log, now, deadline).await {
+            Err(Refused::Absent(reason)) => Err(TokenError::Unavailable {
+                url: endpoint.url,
+                detail: reason,
+                hint: Some(format!(
+                    "profile {:?} says auth: {}; check url, or set auth: auto to detect the endpoint",
+                    profile.name,
+                    profile.auth.as_str()
+                )),
+            }),
+            Err(Refused::Fatal(err)) => Err(err),
+            Ok(token) => Ok(token),
+        };
+    }
+
+    let remembered = memory.recall(&profile.url);
+    let mut order = Generation::detection_order(profile.realm.is_some());
+    if let Some(known) = remembered {
+        order.retain(|g| *g != known);
+        order.insert(0, known);
+        log_at!(
+            log,
+            DECISIONS,
+            "auth: auto: trying the remembered {} first",
+            known.name()
+        );
+    }
+    let mut tried = Vec::new();
+    for generation in order {
+        let endpoint = Endpoint::for_profile(profile, generation);
+        log_at!(
+            log,
+            DECISIONS,
+            "auth: auto: trying {} at {}",
+            generation.name(),
+            endpoint.url
+        );
+        match attempt(profile, &endpoint, http, log, now, deadline).await {
+            Ok(token) => {
+                if remembered != Some(generation) {
+                    memory.remember(&profile.url, generation, log);
+                }
+                return Ok(token);
+            }
+            Err(Refused::Absent(reason)) => {
+                log_at!(log, DECISIONS, "auth: auto: {} {reason}: moving on", endpoint.url);
+                if remembered == Some(generation) {
+                    log_at!(
+                        log,
+                        DECISIONS,
+                        "auth: auto: the remembered endpoint looks absent now: detecting again"
+                    );
+                    memory.forget(&profile.url);
+                }
+                let path = endpoint
+                    .url
+                    .strip_prefix(&profile.url)
+                    .unwrap_or(&endpoint.url)
+                    .to_owned();
+                tried.push(format!("{path} {reason}"));
+            }
+            Err(Refused::Fatal(err)) => return Err(err),
+        }
+    }
+    Err(TokenError::NotFound {
+        url: profile.url.clone(),
+        tried: tried.join("; "),
+        has_realm: profile.realm.is_some(),
+    })
+}
+
+enum Refused {
+    Absent(String),
+    Fatal(TokenError),
+}
+
+async fn attempt(
+    profile: &ResolvedProfile,
+    endpoint: &Endpoint,
+    http: &Http,
+    log: &Log,
+    now: Timestamp,
+    deadline: Instant,
+) -> Result<Token, Refused> {
+    let request = endpoint.request(&profile.client_id, &profile.secret, &profile.scope);
+    let unavailable = |detail: String, hint: Option<String>| {
+        Refused::Fatal(TokenError::Unavailable {
+            url: endpoint.url.clone(),
+            detail,
+            hint,
+        })
+    };
+    let outgoing = Outgoing {
+        method: reqwest::Method::POST,
+        url: &request.url,
+        headers: vec![("Content-Type".to_owned(), request.content_type.to_owned())],
+        body: Some(Body::Secret {
+            bytes: &request.body,
+            log: &request.log_body,
+        }),
+        retry: true,
+    };
+    let response = http.send(outgoing, deadline, log).await.map_err(|err| {
+        let hint = match &err {
+            TransportError::Connect(text) if text.contains("certificate") || text.contains("Certificate") => Some(
+                "set certificate-authority (or certificate-authority-data) to the CA that signed the server's certificate".to_owned(),
+            ),
+            TransportError::Connect(_) => Some("check url and your network; HTTPS_PROXY and NO_PROXY are honoured".to_owned()),
+            TransportError::Timeout(_) => Some(format!("raise timeout in profile {:?} if the server is slow", profile.name)),
+            _ => None,
+        };
+        let detail = match err {
+            // The profile's timeout bounds the whole token request: name it as configured.
+            TransportError::Timeout(_) => format!("did not answer within {}", GoDuration(profile.timeout)),
+            other => other.to_string(),
+        };
+        unavailable(detail, hint)
+    })?;
+    let parsed = parse_response(
+        endpoint.generation,
+        response.status,
+        response.content_type.as_deref(),
+        &response.body,
+        profile.token_field,
+    );
+    if let Ok(granted) = &parsed {
+        log.protect(granted.token.expose());
+    }
+    if log.enabled(WIRE) {
+        log_at!(log, WIRE, "< {}", redact_body(&response.body));
+    }
+    let after = if response.attempts > 1 {
+        format!(" after {} attempts", response.attempts)
+    } else {
+        String::new()
+    };
+    match parsed {
+        Ok(granted) => {
+            let token = Token::from_granted(granted, now);
+            log_at!(
+                log,
+                DECISIONS,
+                "got a token from {} ({}), expires {}",
+                endpoint.url,
+                token.value.fingerprint(),
+                token
+                    .expires_at
+                    .map(|t| t.to_string())
+                    .unwrap_or_else(|| "unknown".into())
+            );
+            Ok(token)
+        }
+        Err(Refusal::Absent(reason)) => Err(Refused::Absent(reason)),
+        Err(Refusal::Rejected(detail)) => Err(Refused::Fatal(TokenError::Rejected {
+            url: endpoint.url.clone(),
+            client_id: profile.client_id.clone(),
+            profile: profile.name.clone(),
+            detail,
+        })),
+        Err(Refusal::Unavailable(detail)) => Err(unavailable(format!("{detail}{after}"), None)),
+    }
+}
+
+/// A token response body for `-vvv`: every value under a key that names a token or a
+/// secret is replaced; anything else that looks like a JWT too.
+pub fn redact_body(body: &[u8]) -> String {
+    match serde_json::from_slice::<serde_json::Value>(body) {
+        Ok(serde_json::Value::Object(mut map)) => {
+            for (key, value) in map.iter_mut() {
+                let key = key.to_ascii_lowercase();
+                if key.ends_with("token") || key.contains("secret") {
+                    *value = serde_json::Value::String("[redacted]".to_owned());
+                }
+            }
+            crate::secret::redact(&serde_json::Value::Object(map).to_string(), &[])
+        }
+        _ => {
+            let text = String::from_utf8_lossy(&body[..body.len().min(2048)]);
+            crate::secret::redact(&text, &[])
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_bodies_are_redacted_for_logs() {
+        let body = br#"{"access_token":"opaque-1","refresh_token":"opaque-2","expires_in":60,"token_type":"Bearer"}"#;
+        assert_eq!(
+            redact_body(body),
+            r#"{"access_token":"[redacted]","expires_in":60,"refresh_token":"[redacted]","token_type":"Bearer"}"#
+        );
+        assert_eq!(redact_body(b"<html>"), "<html>");
+    }
+
+    #[test]
+    fn memory_round_trips_per_url() {
+        let dir = tempfile::tempdir().unwrap();
+        let memory = AuthMemory::new(dir.path());
+        let log = Log::default();
+        assert_eq!(memory.recall("https://a"), None);
+        memory.remember("https://a", Generation::AppToken, &log);
+        assert_eq!(memory.recall("https://a"), Some(Generation::AppToken));
+        assert_eq!(memory.recall("https://b"), None);
+        memory.forget("https://a");
+        assert_eq!(memory.recall("https://a"), None);
+    }
+}

@@ -1,0 +1,358 @@
+//! The HTTP client (SPEC section 10): rustls with the OS trust store plus the
+//! profile's CA, proxies from the environment, a 10 s connect timeout, a deadline for
+//! the whole exchange, bounded retries with backoff and jitter, and a 1 MiB cap on
+//! response bodies. Built only on a cache miss: a hit never gets here.
+//!
+//! It logs request lines at `-vv` and headers and redacted request bodies at `-vvv`;
+//! response bodies are logged by the caller once it knows which token to protect.
+
+use std::hash::{BuildHasher, Hasher};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use base64::Engine;
+use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, RETRY_AFTER, USER_AGENT};
+
+use crate::config_error;
+use crate::log_at;
+use crate::output::{HTTP, Log, WIRE};
+use crate::profile::TlsSettings;
+use crate::secret::Secret;
+use crate::token::status_text;
+
+/// Responses larger than this are refused (SPEC section 10).
+pub const MAX_BODY: usize = 1024 * 1024;
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Attempts for requests that may be retried.
+pub const ATTEMPTS: u32 = 3;
+const BACKOFF_BASE: Duration = Duration::from_millis(200);
+
+pub fn user_agent() -> String {
+    format!("kubectl-runai-token/{}", env!("CARGO_PKG_VERSION"))
+}
+
+/// One answer, body read in full (up to [`MAX_BODY`]).
+#[derive(Debug)]
+pub struct Response {
+    pub status: u16,
+    pub content_type: Option<String>,
+    /// The `Date` header, as sent (for `doctor`'s clock check).
+    pub date: Option<String>,
+    pub headers: HeaderMap,
+    pub body: Vec<u8>,
+    /// How many requests it took (retries included).
+    pub attempts: u32,
+}
+
+/// Why no answer came.
+#[derive(Debug, thiserror::Error)]
+pub enum TransportError {
+    #[error("did not answer within {}", crate::time::GoDuration(*.0))]
+    Timeout(Duration),
+    #[error("cannot be reached: {0}")]
+    Connect(String),
+    #[error("answered with a body over 1 MiB")]
+    TooLarge,
+    #[error("failed: {0}")]
+    Other(String),
+}
+
+/// What a request carries.
+pub struct Outgoing<'a> {
+    pub method: reqwest::Method,
+    pub url: &'a str,
+    pub headers: Vec<(String, String)>,
+    pub body: Option<Body<'a>>,
+    /// Retry connect errors, 502, 503, 504 and 429 (token requests); `api` calls
+    /// are sent once.
+    pub retry: bool,
+}
+
+/// A request body: a token request's (holding the secret, logged redacted) or an
+/// `api` call's (logged as it is).
+pub enum Body<'a> {
+    Secret { bytes: &'a Secret<String>, log: &'a str },
+    Plain(&'a [u8]),
+}
+
+/// A configured client.
+pub struct Http {
+    client: reqwest::Client,
+}
+
+impl Http {
+    /// Builds the client for a profile's TLS settings. A CA that cannot be read or
+    /// parsed is a configuration error.
+    pub fn new(tls: &TlsSettings, log: &Log) -> anyhow::Result<Self> {
+        let mut builder = reqwest::Client::builder()
+            .user_agent(user_agent())
+            .connect_timeout(CONNECT_TIMEOUT)
+            .http1_only()
+            .redirect(reqwest::redirect::Policy::none());
+        let mut certs = Vec::new();
+        if let Some(path) = &tls.ca_file {
+            let pem =
+                std::fs::read(path).map_err(|err| config_error!("certificate-authority {}: {err}", path.display()))?;
+            certs.extend(
+                reqwest::Certificate::from_pem_bundle(&pem)
+                    .map_err(|err| config_error!("certificate-authority {}: not PEM: {err}", path.display()))?,
+            );
+        }
+        if let Some(data) = &tls.ca_data {
+            let pem = base64::engine::general_purpose::STANDARD
+                .decode(data.trim())
+                .map_err(|err| config_error!("certificate-authority-data is not base64: {err}"))?;
+            certs.extend(
+                reqwest::Certificate::from_pem_bundle(&pem)
+                    .map_err(|err| config_error!("certificate-authority-data is not PEM: {err}"))?,
+            );
+        }
+        if tls.ca_file.is_some() || tls.ca_data.is_some() {
+            if certs.is_empty() {
+                return Err(config_error!("certificate-authority holds no certificate"));
+            }
+            log_at!(
+                log,
+                HTTP,
+                "trusting {} extra CA certificate(s) besides the OS trust store",
+                certs.len()
+            );
+            builder = builder.tls_certs_merge(certs);
+        }
+        if tls.insecure_skip_verify {
+            builder = builder.tls_danger_accept_invalid_certs(true);
+        }
+        let client = builder.build().context("cannot build the HTTP client")?;
+        Ok(Self { client })
+    }
+
+    /// Sends `request`, retrying as it allows, until `deadline`.
+    pub async fn send(&self, request: Outgoing<'_>, deadline: Instant, log: &Log) -> Result<Response, TransportError> {
+        let total = deadline.saturating_duration_since(Instant::now());
+        match tokio::time::timeout_at(deadline.into(), self.send_with_retries(&request, deadline, log)).await {
+            Ok(result) => result,
+            Err(_) => Err(TransportError::Timeout(total)),
+        }
+    }
+
+    async fn send_with_retries(
+        &self,
+        request: &Outgoing<'_>,
+        deadline: Instant,
+        log: &Log,
+    ) -> Result<Response, TransportError> {
+        let attempts = if request.retry { ATTEMPTS } else { 1 };
+        let mut attempt = 1;
+        loop {
+            let result = self.send_once(request, log).await;
+            let retry_after = match &result {
+                Ok(response) if matches!(response.status, 429 | 502 | 503 | 504) => {
+                    Some(retry_after(&response.headers).unwrap_or_default())
+                }
+                Err(TransportError::Connect(_)) => Some(Duration::ZERO),
+                _ => None,
+            };
+            let Some(server_wait) = retry_after.filter(|_| attempt < attempts) else {
+                return result.map(|mut response| {
+                    response.attempts = attempt;
+                    response
+                });
+            };
+            let wait = backoff(attempt).max(server_wait);
+            if Instant::now() + wait >= deadline {
+                log_at!(
+                    log,
+                    HTTP,
+                    "not retrying: waiting {} would pass the timeout",
+                    crate::time::GoDuration(wait)
+                );
+                return result.map(|mut response| {
+                    response.attempts = attempt;
+                    response
+                });
+            }
+            match &result {
+                Ok(response) => log_at!(
+                    log,
+                    HTTP,
+                    "{} answered {}; retrying in {} ms",
+                    request.url,
+                    status_text(response.status),
+                    wait.as_millis()
+                ),
+                Err(err) => log_at!(log, HTTP, "{} {err}; retrying in {} ms", request.url, wait.as_millis()),
+            }
+            tokio::time::sleep(wait).await;
+            attempt += 1;
+        }
+    }
+
+    async fn send_once(&self, request: &Outgoing<'_>, log: &Log) -> Result<Response, TransportError> {
+        let started = Instant::now();
+        let mut builder = self
+            .client
+            .request(request.method.clone(), request.url)
+            .header(ACCEPT, "application/json");
+        for (name, value) in &request.headers {
+            let name = HeaderName::from_bytes(name.as_bytes())
+                .map_err(|e| TransportError::Other(format!("header {name:?}: {e}")))?;
+            let value =
+                HeaderValue::from_str(value).map_err(|e| TransportError::Other(format!("header {name}: {e}")))?;
+            builder = builder.header(name, value);
+        }
+        let (bytes, log_body): (Vec<u8>, String) = match &request.body {
+            Some(Body::Secret { bytes, log }) => (bytes.expose().as_bytes().to_vec(), (*log).to_owned()),
+            Some(Body::Plain(bytes)) => (bytes.to_vec(), String::from_utf8_lossy(bytes).into_owned()),
+            None => (Vec::new(), String::new()),
+        };
+        if request.body.is_some() {
+            builder = builder.body(bytes);
+        }
+        let built = builder.build().map_err(|e| TransportError::Other(error_chain(&e)))?;
+        log_at!(log, HTTP, "{} {}", built.method(), built.url());
+        if log.enabled(WIRE) {
+            log_at!(log, WIRE, "> {}: {}", USER_AGENT, user_agent());
+            for (name, value) in built.headers() {
+                log_at!(log, WIRE, "> {name}: {}", shown_header(name, value));
+            }
+            if !log_body.is_empty() {
+                log_at!(log, WIRE, "> {log_body}");
+            }
+        }
+        let mut response = self.client.execute(built).await.map_err(|err| {
+            if err.is_connect() {
+                TransportError::Connect(error_chain(&err))
+            } else if err.is_timeout() {
+                TransportError::Timeout(started.elapsed())
+            } else {
+                TransportError::Other(error_chain(&err))
+            }
+        })?;
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        log_at!(
+            log,
+            HTTP,
+            "< {} in {} ms",
+            status_text(status),
+            started.elapsed().as_millis()
+        );
+        if log.enabled(WIRE) {
+            for (name, value) in &headers {
+                log_at!(log, WIRE, "< {name}: {}", shown_header(name, value));
+            }
+        }
+        if response.content_length().is_some_and(|len| len > MAX_BODY as u64) {
+            return Err(TransportError::TooLarge);
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|e| TransportError::Other(error_chain(&e)))?
+        {
+            if body.len() + chunk.len() > MAX_BODY {
+                return Err(TransportError::TooLarge);
+            }
+            body.extend_from_slice(&chunk);
+        }
+        let text = |name| {
+            headers
+                .get(name)
+                .and_then(|v: &HeaderValue| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        Ok(Response {
+            status,
+            content_type: text(CONTENT_TYPE),
+            date: text(reqwest::header::DATE),
+            headers: headers.clone(),
+            body,
+            attempts: 1,
+        })
+    }
+}
+
+/// A header value as `-vvv` shows it: credentials never.
+fn shown_header(name: &HeaderName, value: &HeaderValue) -> String {
+    if matches!(
+        name.as_str(),
+        "authorization" | "proxy-authorization" | "cookie" | "set-cookie"
+    ) {
+        let scheme = value.to_str().ok().and_then(|v| v.split(' ').next()).unwrap_or("");
+        format!("{scheme} [redacted]")
+    } else {
+        String::from_utf8_lossy(value.as_bytes()).into_owned()
+    }
+}
+
+/// `Retry-After` in seconds or as an HTTP date.
+fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let when = httpdate::parse_http_date(value).ok()?;
+    Some(when.duration_since(std::time::SystemTime::now()).unwrap_or_default())
+}
+
+/// Exponential backoff with jitter: 200 ms, 400 ms, ... each scaled by a random
+/// factor in [0.5, 1.0) so that many clients do not retry in step.
+fn backoff(attempt: u32) -> Duration {
+    let base = BACKOFF_BASE * 2u32.saturating_pow(attempt.saturating_sub(1));
+    let random = std::collections::hash_map::RandomState::new().build_hasher().finish();
+    let factor = 0.5 + (random % 1000) as f64 / 2000.0;
+    base.mul_f64(factor)
+}
+
+/// An error and its causes, `outer: inner: innermost`, without repeats.
+pub fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut parts: Vec<String> = vec![err.to_string()];
+    let mut source = err.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        source = cause.source();
+    }
+    parts.join(": ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_with_jitter() {
+        for attempt in 1..=3 {
+            let base = BACKOFF_BASE * 2u32.pow(attempt - 1);
+            let wait = backoff(attempt);
+            assert!(wait >= base / 2 && wait < base, "attempt {attempt}: {wait:?}");
+        }
+    }
+
+    #[test]
+    fn retry_after_seconds_and_dates() {
+        let mut headers = HeaderMap::new();
+        headers.insert(RETRY_AFTER, HeaderValue::from_static("2"));
+        assert_eq!(retry_after(&headers), Some(Duration::from_secs(2)));
+        headers.insert(RETRY_AFTER, HeaderValue::from_static("Wed, 21 Oct 2015 07:28:00 GMT"));
+        assert_eq!(retry_after(&headers), Some(Duration::ZERO));
+        headers.insert(RETRY_AFTER, HeaderValue::from_static("soon"));
+        assert_eq!(retry_after(&headers), None);
+    }
+
+    #[test]
+    fn credentials_are_never_shown_in_headers() {
+        let value = HeaderValue::from_static("Bearer abc.def.ghi");
+        assert_eq!(
+            shown_header(&reqwest::header::AUTHORIZATION, &value),
+            "Bearer [redacted]"
+        );
+        assert_eq!(
+            shown_header(&CONTENT_TYPE, &HeaderValue::from_static("text/html")),
+            "text/html"
+        );
+    }
+}

@@ -1,0 +1,761 @@
+//! The token endpoints (SPEC section 4): one [`Generation`] per wire format, the
+//! request each sends ([`Endpoint::request`]), the pure classification of each
+//! answer ([`parse_response`]), and the errors that become exit codes 3 and 4.
+//!
+//! Nothing here does I/O: `http.rs` moves bytes, `fetch.rs` picks endpoints.
+
+pub mod fetch;
+pub mod http;
+pub mod jwt;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::error::Exit;
+use crate::profile::{AuthMode, ResolvedProfile, TokenField};
+use crate::secret::{Secret, redact};
+use crate::time::Timestamp;
+
+pub use fetch::{AuthMemory, fetch};
+
+/// Builds the HTTP client and a single-threaded runtime, then fetches a token. Only a
+/// cache miss comes here; a hit builds neither.
+pub fn fetch_blocking(
+    profile: &ResolvedProfile,
+    cache_dir: &std::path::Path,
+    log: &crate::output::Log,
+    now: Timestamp,
+) -> anyhow::Result<Token> {
+    use anyhow::Context;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .enable_time()
+        .build()
+        .context("cannot start the async runtime")?;
+    let http = http::Http::new(&profile.tls, log)?;
+    let memory = AuthMemory::new(cache_dir);
+    Ok(runtime.block_on(fetch(profile, &http, &memory, log, now))?)
+}
+
+/// A token endpoint's wire format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Generation {
+    /// Run:ai 2.24+: `POST /api/v2/token`, OAuth2 form (RFC 6749 section 4.4).
+    V2,
+    /// Run:ai 2.20-2.23: `POST /api/v1/token`, JSON `client_credentials`.
+    V1,
+    /// Run:ai about 2.15-2.19: `POST /api/v1/token`, JSON `app_token`.
+    AppToken,
+    /// Run:ai 2.13 and older: the Keycloak realm's OpenID Connect token endpoint.
+    Keycloak,
+    /// `token-url` with `auth: auto`: plain OAuth2 client credentials with `scope`.
+    OAuth2,
+}
+
+impl Generation {
+    /// The `auth` value that selects this generation.
+    pub fn auth(self) -> AuthMode {
+        match self {
+            Generation::V2 => AuthMode::V2,
+            Generation::V1 => AuthMode::V1,
+            Generation::AppToken => AuthMode::AppToken,
+            Generation::Keycloak => AuthMode::Keycloak,
+            Generation::OAuth2 => AuthMode::Auto,
+        }
+    }
+
+    pub fn from_auth(auth: AuthMode) -> Option<Self> {
+        match auth {
+            AuthMode::Auto => None,
+            AuthMode::V2 => Some(Generation::V2),
+            AuthMode::V1 => Some(Generation::V1),
+            AuthMode::AppToken => Some(Generation::AppToken),
+            AuthMode::Keycloak => Some(Generation::Keycloak),
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Generation::OAuth2 => "oauth2",
+            other => other.auth().as_str(),
+        }
+    }
+
+    /// The order `auth: auto` tries, given whether a realm is configured.
+    pub fn detection_order(with_realm: bool) -> Vec<Generation> {
+        let mut order = vec![Generation::V2, Generation::V1, Generation::AppToken];
+        if with_realm {
+            order.push(Generation::Keycloak);
+        }
+        order
+    }
+}
+
+/// A token endpoint: a generation at a URL.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Endpoint {
+    pub generation: Generation,
+    pub url: String,
+}
+
+/// The bytes of one token request. The body holds the client secret.
+#[derive(Debug)]
+pub struct WireRequest {
+    pub url: String,
+    pub content_type: &'static str,
+    pub body: Secret<String>,
+    /// The body with the secret replaced, for `-vvv`.
+    pub log_body: String,
+}
+
+/// Form content type of RFC 6749 requests.
+pub const FORM: &str = "application/x-www-form-urlencoded";
+pub const JSON: &str = "application/json";
+
+impl Endpoint {
+    /// The endpoint of `generation` for `profile`: `token-url` when set, else the
+    /// path the generation implies under `url`.
+    pub fn for_profile(profile: &ResolvedProfile, generation: Generation) -> Self {
+        let url = match (&profile.token_url, generation) {
+            (Some(token_url), _) => token_url.clone(),
+            (None, Generation::V2) => format!("{}/api/v2/token", profile.url),
+            (None, Generation::V1 | Generation::AppToken) => format!("{}/api/v1/token", profile.url),
+            (None, Generation::Keycloak | Generation::OAuth2) => format!(
+                "{}/auth/realms/{}/protocol/openid-connect/token",
+                profile.url,
+                profile.realm.as_deref().unwrap_or("runai")
+            ),
+        };
+        Self { generation, url }
+    }
+
+    /// The request this endpoint expects.
+    pub fn request(&self, client_id: &str, secret: &Secret<String>, scope: &str) -> WireRequest {
+        let body = |secret: &str| -> String {
+            match self.generation {
+                Generation::V2 => form(&[
+                    ("grant_type", "client_credentials"),
+                    ("client_id", client_id),
+                    ("client_secret", secret),
+                ]),
+                Generation::V1 => json(&V1Request {
+                    grant_type: "client_credentials",
+                    client_id,
+                    client_secret: secret,
+                }),
+                Generation::AppToken => json(&AppTokenRequest {
+                    grant_type: "app_token",
+                    app_id: client_id,
+                    app_secret: secret,
+                }),
+                Generation::Keycloak => form(&[
+                    ("grant_type", "client_credentials"),
+                    ("scope", scope),
+                    ("response_type", "id_token"),
+                    ("client_id", client_id),
+                    ("client_secret", secret),
+                ]),
+                Generation::OAuth2 => form(&[
+                    ("grant_type", "client_credentials"),
+                    ("scope", scope),
+                    ("client_id", client_id),
+                    ("client_secret", secret),
+                ]),
+            }
+        };
+        let content_type = match self.generation {
+            Generation::V1 | Generation::AppToken => JSON,
+            _ => FORM,
+        };
+        WireRequest {
+            url: self.url.clone(),
+            content_type,
+            body: Secret::new(body(secret.expose())),
+            log_body: body("[redacted]"),
+        }
+    }
+}
+
+/// `/api/v1/token` with `client_credentials` (Run:ai 2.20+ `TokenRequest`).
+#[derive(Serialize)]
+struct V1Request<'a> {
+    #[serde(rename = "grantType")]
+    grant_type: &'a str,
+    #[serde(rename = "clientId")]
+    client_id: &'a str,
+    #[serde(rename = "clientSecret")]
+    client_secret: &'a str,
+}
+
+/// `/api/v1/token` with `app_token`, spelled as the Run:ai 2.18 documentation does.
+#[derive(Serialize)]
+struct AppTokenRequest<'a> {
+    #[serde(rename = "grantType")]
+    grant_type: &'a str,
+    #[serde(rename = "AppId")]
+    app_id: &'a str,
+    #[serde(rename = "AppSecret")]
+    app_secret: &'a str,
+}
+
+fn json<T: Serialize>(value: &T) -> String {
+    serde_json::to_string(value).unwrap_or_default()
+}
+
+/// `application/x-www-form-urlencoded` (the WHATWG URL standard's serializer).
+pub fn form(pairs: &[(&str, &str)]) -> String {
+    let mut out = String::new();
+    for (i, (name, value)) in pairs.iter().enumerate() {
+        if i > 0 {
+            out.push('&');
+        }
+        form_encode(name, &mut out);
+        out.push('=');
+        form_encode(value, &mut out);
+    }
+    out
+}
+
+fn form_encode(text: &str, out: &mut String) {
+    for byte in text.bytes() {
+        match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'*' | b'-' | b'.' | b'_' => out.push(byte as char),
+            b' ' => out.push('+'),
+            other => out.push_str(&format!("%{other:02X}")),
+        }
+    }
+}
+
+/// A successful token response: both `snake_case` (OAuth2, Keycloak) and
+/// `camelCase` (Run:ai `/api/v1/token`) spellings.
+#[derive(Debug, Deserialize)]
+struct WireResponse {
+    #[serde(alias = "accessToken")]
+    access_token: Option<String>,
+    #[serde(alias = "idToken")]
+    id_token: Option<String>,
+    #[serde(alias = "tokenType")]
+    token_type: Option<String>,
+    /// Seconds; some servers send a string.
+    #[serde(alias = "expiresIn")]
+    expires_in: Option<Value>,
+}
+
+/// An error response: RFC 6749 section 5.2 (`error`, `error_description`) or Run:ai's
+/// `{code, message, details}`.
+#[derive(Debug, Default, Deserialize)]
+struct WireError {
+    error: Option<String>,
+    message: Option<String>,
+}
+
+/// What a token endpoint granted.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Granted {
+    pub token: Secret<String>,
+    pub token_type: String,
+    /// `expires_in` / `expiresIn`, seconds.
+    pub expires_in: Option<u64>,
+}
+
+/// Why an answer is not a token.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// The endpoint is plainly not there: `auth: auto` moves on.
+    Absent(String),
+    /// The credentials were refused: stop at once (exit 3).
+    Rejected(String),
+    /// Anything else (exit 4).
+    Unavailable(String),
+}
+
+/// Classifies one answer of a token endpoint. Pure: status, content type and body in,
+/// the token or the reason out. Reasons never quote a token.
+pub fn parse_response(
+    generation: Generation,
+    status: u16,
+    content_type: Option<&str>,
+    body: &[u8],
+    field: TokenField,
+) -> Result<Granted, Refusal> {
+    let parsed: Option<Value> = serde_json::from_slice(body).ok().filter(Value::is_object);
+    let kind = content_type
+        .and_then(|c| c.split(';').next())
+        .unwrap_or("no content type")
+        .trim();
+    if status == 429 || status >= 500 {
+        let detail = parsed.as_ref().map(error_detail).filter(|d| !d.is_empty());
+        return Err(Refusal::Unavailable(match detail {
+            Some(detail) => format!("answered {} ({detail})", status_text(status)),
+            None => format!("answered {}", status_text(status)),
+        }));
+    }
+    if status == 404 || status == 405 {
+        return Err(Refusal::Absent(format!("answered {}", status_text(status))));
+    }
+    let Some(value) = parsed else {
+        return Err(Refusal::Absent(format!(
+            "answered {} with {kind}, not JSON",
+            status_text(status)
+        )));
+    };
+    if (200..300).contains(&status) {
+        return granted(value, field);
+    }
+    let error: WireError = serde_json::from_value(value.clone()).unwrap_or_default();
+    let detail = error_detail(&value);
+    let described = |what: &str| {
+        if detail.is_empty() {
+            format!("{what} {}", status_text(status))
+        } else {
+            format!("{what} {} ({detail})", status_text(status))
+        }
+    };
+    let oauth = error.error.as_deref().unwrap_or("");
+    if matches!(oauth, "invalid_client" | "unauthorized_client" | "invalid_grant") {
+        return Err(Refusal::Rejected(described("answered")));
+    }
+    let message = error.message.as_deref().unwrap_or("").to_ascii_lowercase();
+    let v1 = matches!(generation, Generation::V1 | Generation::AppToken);
+    if v1
+        && status == 400
+        && message.contains("grant")
+        && ["unknown", "unsupported", "not supported", "invalid"]
+            .iter()
+            .any(|w| message.contains(w))
+    {
+        return Err(Refusal::Absent(described("does not know this grant type:")));
+    }
+    if status == 401 || status == 403 {
+        return Err(Refusal::Rejected(described("answered")));
+    }
+    if status == 400
+        && ["credential", "secret", "unauthorized", "invalid client"]
+            .iter()
+            .any(|w| message.contains(w))
+    {
+        return Err(Refusal::Rejected(described("answered")));
+    }
+    Err(Refusal::Unavailable(described("answered")))
+}
+
+fn granted(value: Value, field: TokenField) -> Result<Granted, Refusal> {
+    let wire: WireResponse = serde_json::from_value(value)
+        .map_err(|err| Refusal::Unavailable(format!("answered JSON that is not a token response: {err}")))?;
+    let token = match field {
+        TokenField::AccessToken => wire.access_token,
+        TokenField::IdToken => wire.id_token,
+    };
+    let token = token
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| Refusal::Unavailable(format!("answered without {} in its JSON", field.as_str())))?;
+    let expires_in = match wire.expires_in {
+        Some(Value::Number(n)) => n.as_u64().or_else(|| n.as_f64().map(|f| f as u64)),
+        Some(Value::String(s)) => s.trim().parse().ok(),
+        _ => None,
+    };
+    Ok(Granted {
+        token: Secret::new(token),
+        token_type: wire.token_type.unwrap_or_else(|| "Bearer".to_owned()),
+        expires_in,
+    })
+}
+
+/// `error: error_description` or `message`, cut short and scrubbed of tokens.
+fn error_detail(value: &Value) -> String {
+    let text = |key: &str| {
+        value
+            .get(key)
+            .and_then(Value::as_str)
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+    };
+    let detail = match (text("error"), text("error_description"), text("message")) {
+        (Some(error), Some(description), _) => format!("{error}: {description}"),
+        (Some(error), None, _) => error.to_owned(),
+        (None, _, Some(message)) => message.to_owned(),
+        (None, Some(description), None) => description.to_owned(),
+        (None, None, None) => String::new(),
+    };
+    let short: String = detail.chars().take(200).collect();
+    redact(&short, &[])
+}
+
+/// `503 Service Unavailable`.
+pub fn status_text(status: u16) -> String {
+    match reqwest::StatusCode::from_u16(status)
+        .ok()
+        .and_then(|s| s.canonical_reason())
+    {
+        Some(reason) => format!("{status} {reason}"),
+        None => status.to_string(),
+    }
+}
+
+/// A token and what is known about it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Token {
+    pub value: Secret<String>,
+    pub token_type: String,
+    pub obtained_at: Timestamp,
+    /// `None` when neither the response nor a JWT `exp` says.
+    pub expires_at: Option<Timestamp>,
+}
+
+impl Token {
+    /// Expiry from `expires_in` if given, else the JWT `exp` claim, else unknown.
+    pub fn from_granted(granted: Granted, now: Timestamp) -> Self {
+        let expires_at = match granted.expires_in {
+            Some(seconds) => Some(now.plus(std::time::Duration::from_secs(seconds))),
+            None => jwt::decode(granted.token.expose()).and_then(|d| d.exp()).map(Timestamp),
+        };
+        Self {
+            value: granted.token,
+            token_type: granted.token_type,
+            obtained_at: now,
+            expires_at,
+        }
+    }
+}
+
+/// Why no token could be had: exit 3 or 4.
+#[derive(Debug, thiserror::Error)]
+pub enum TokenError {
+    /// The endpoint refused the client's credentials.
+    #[error("token endpoint {url} rejected the credentials of client {client_id:?}: {detail}")]
+    Rejected {
+        url: String,
+        client_id: String,
+        profile: String,
+        detail: String,
+    },
+    /// The endpoint could not be used (network, TLS, timeout, 5xx, bad answer).
+    #[error("token endpoint {url} {detail}")]
+    Unavailable {
+        url: String,
+        detail: String,
+        hint: Option<String>,
+    },
+    /// `auth: auto` found no endpoint.
+    #[error("no Run:ai token endpoint found at {url}: {tried}")]
+    NotFound {
+        url: String,
+        tried: String,
+        has_realm: bool,
+    },
+}
+
+impl TokenError {
+    pub fn exit(&self) -> Exit {
+        match self {
+            TokenError::Rejected { .. } => Exit::Rejected,
+            _ => Exit::Unavailable,
+        }
+    }
+
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            TokenError::Rejected { profile, .. } => Some(format!(
+                "check client-id and the client secret of profile {profile:?}; regenerating a secret in Run:ai revokes the old one"
+            )),
+            TokenError::Unavailable { hint, .. } => hint.clone(),
+            TokenError::NotFound { has_realm, .. } => Some(if *has_realm {
+                "check that url is the Run:ai control plane URL, or set auth explicitly".to_owned()
+            } else {
+                "check that url is the Run:ai control plane URL; for Run:ai 2.13 and older set realm".to_owned()
+            }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::profile::{Api, SecretSource, TlsSettings};
+
+    fn profile(token_url: Option<&str>, realm: Option<&str>) -> ResolvedProfile {
+        ResolvedProfile {
+            name: "p".into(),
+            url: "https://acme.run.ai".into(),
+            api: Api::Admin,
+            researcher_url: None,
+            auth: AuthMode::Auto,
+            realm: realm.map(str::to_owned),
+            token_url: token_url.map(str::to_owned),
+            client_id: "ci bot".into(),
+            secret: Secret::new("s3c&ret".into()),
+            secret_source: SecretSource::Inline,
+            token_field: TokenField::AccessToken,
+            scope: "openid".into(),
+            tls: TlsSettings::default(),
+            timeout: std::time::Duration::from_secs(30),
+        }
+    }
+
+    fn request(generation: Generation, p: &ResolvedProfile) -> WireRequest {
+        Endpoint::for_profile(p, generation).request(&p.client_id, &p.secret, &p.scope)
+    }
+
+    #[test]
+    fn v2_request_is_an_oauth2_form() {
+        let r = request(Generation::V2, &profile(None, None));
+        assert_eq!(r.url, "https://acme.run.ai/api/v2/token");
+        assert_eq!(r.content_type, "application/x-www-form-urlencoded");
+        assert_eq!(
+            r.body.expose(),
+            "grant_type=client_credentials&client_id=ci+bot&client_secret=s3c%26ret"
+        );
+        assert_eq!(
+            r.log_body,
+            "grant_type=client_credentials&client_id=ci+bot&client_secret=%5Bredacted%5D"
+        );
+    }
+
+    #[test]
+    fn v1_request_is_json_client_credentials() {
+        let r = request(Generation::V1, &profile(None, None));
+        assert_eq!(r.url, "https://acme.run.ai/api/v1/token");
+        assert_eq!(r.content_type, "application/json");
+        assert_eq!(
+            r.body.expose(),
+            r#"{"grantType":"client_credentials","clientId":"ci bot","clientSecret":"s3c&ret"}"#
+        );
+        assert_eq!(
+            r.log_body,
+            r#"{"grantType":"client_credentials","clientId":"ci bot","clientSecret":"[redacted]"}"#
+        );
+    }
+
+    #[test]
+    fn app_token_request_uses_the_documented_spelling() {
+        let r = request(Generation::AppToken, &profile(None, None));
+        assert_eq!(r.url, "https://acme.run.ai/api/v1/token");
+        assert_eq!(
+            r.body.expose(),
+            r#"{"grantType":"app_token","AppId":"ci bot","AppSecret":"s3c&ret"}"#
+        );
+    }
+
+    #[test]
+    fn keycloak_request_is_the_seed_documents_form() {
+        let r = request(Generation::Keycloak, &profile(None, Some("acme")));
+        assert_eq!(
+            r.url,
+            "https://acme.run.ai/auth/realms/acme/protocol/openid-connect/token"
+        );
+        assert_eq!(
+            r.body.expose(),
+            "grant_type=client_credentials&scope=openid&response_type=id_token&client_id=ci+bot&client_secret=s3c%26ret"
+        );
+    }
+
+    #[test]
+    fn token_url_replaces_the_url_and_auto_speaks_plain_oauth2() {
+        let p = profile(Some("https://sso.acme.com/t"), None);
+        let r = request(Generation::OAuth2, &p);
+        assert_eq!(r.url, "https://sso.acme.com/t");
+        assert_eq!(
+            r.body.expose(),
+            "grant_type=client_credentials&scope=openid&client_id=ci+bot&client_secret=s3c%26ret"
+        );
+        assert_eq!(request(Generation::V1, &p).url, "https://sso.acme.com/t");
+    }
+
+    fn parse(generation: Generation, status: u16, body: &str) -> Result<Granted, Refusal> {
+        parse_response(
+            generation,
+            status,
+            Some("application/json"),
+            body.as_bytes(),
+            TokenField::AccessToken,
+        )
+    }
+
+    #[test]
+    fn parses_oauth2_and_keycloak_responses() {
+        let body = r#"{"access_token":"AT","token_type":"bearer","expires_in":36000,"id_token":"IT","scope":"openid"}"#;
+        assert_eq!(
+            parse(Generation::Keycloak, 200, body),
+            Ok(Granted {
+                token: Secret::new("AT".into()),
+                token_type: "bearer".into(),
+                expires_in: Some(36000)
+            })
+        );
+        let id = parse_response(Generation::Keycloak, 200, None, body.as_bytes(), TokenField::IdToken).unwrap();
+        assert_eq!(id.token.expose(), "IT");
+    }
+
+    #[test]
+    fn parses_run_ai_v1_responses_in_camel_case() {
+        assert_eq!(
+            parse(
+                Generation::V1,
+                200,
+                r#"{"accessToken":"AT","idToken":"IT","refreshToken":"RT","expiresIn":"3600"}"#
+            ),
+            Ok(Granted {
+                token: Secret::new("AT".into()),
+                token_type: "Bearer".into(),
+                expires_in: Some(3600)
+            })
+        );
+        assert_eq!(
+            parse(Generation::AppToken, 200, r#"{"accessToken":"AT"}"#),
+            Ok(Granted {
+                token: Secret::new("AT".into()),
+                token_type: "Bearer".into(),
+                expires_in: None
+            })
+        );
+    }
+
+    #[test]
+    fn absent_endpoints_are_told_apart_from_rejections() {
+        assert_eq!(
+            parse(Generation::V2, 404, "{}"),
+            Err(Refusal::Absent("answered 404 Not Found".into()))
+        );
+        assert_eq!(
+            parse(Generation::V2, 405, ""),
+            Err(Refusal::Absent("answered 405 Method Not Allowed".into()))
+        );
+        assert_eq!(
+            parse_response(
+                Generation::V2,
+                200,
+                Some("text/html; charset=utf-8"),
+                b"<!doctype html>",
+                TokenField::AccessToken
+            ),
+            Err(Refusal::Absent("answered 200 OK with text/html, not JSON".into()))
+        );
+        assert_eq!(
+            parse(
+                Generation::V1,
+                400,
+                r#"{"code":400,"message":"grantType \"client_credentials\" is not supported"}"#
+            ),
+            Err(Refusal::Absent(
+                "does not know this grant type: 400 Bad Request (grantType \"client_credentials\" is not supported)"
+                    .into()
+            ))
+        );
+        assert_eq!(
+            parse(
+                Generation::V2,
+                401,
+                r#"{"error":"invalid_client","error_description":"Client authentication failed"}"#
+            ),
+            Err(Refusal::Rejected(
+                "answered 401 Unauthorized (invalid_client: Client authentication failed)".into()
+            ))
+        );
+        assert_eq!(
+            parse(
+                Generation::Keycloak,
+                400,
+                r#"{"error":"unauthorized_client","error_description":"Invalid client secret"}"#
+            ),
+            Err(Refusal::Rejected(
+                "answered 400 Bad Request (unauthorized_client: Invalid client secret)".into()
+            ))
+        );
+        assert_eq!(
+            parse(
+                Generation::V1,
+                401,
+                r#"{"code":401,"message":"invalid client credentials"}"#
+            ),
+            Err(Refusal::Rejected(
+                "answered 401 Unauthorized (invalid client credentials)".into()
+            ))
+        );
+        assert_eq!(
+            parse(
+                Generation::V1,
+                400,
+                r#"{"code":400,"message":"Required parameter is missing"}"#
+            ),
+            Err(Refusal::Unavailable(
+                "answered 400 Bad Request (Required parameter is missing)".into()
+            ))
+        );
+    }
+
+    #[test]
+    fn server_trouble_is_never_absence() {
+        assert_eq!(
+            parse_response(
+                Generation::V2,
+                503,
+                Some("text/html"),
+                b"<html>",
+                TokenField::AccessToken
+            ),
+            Err(Refusal::Unavailable("answered 503 Service Unavailable".into()))
+        );
+        assert_eq!(
+            parse(
+                Generation::V1,
+                503,
+                r#"{"code":503,"message":"Please try again in few minutes."}"#
+            ),
+            Err(Refusal::Unavailable(
+                "answered 503 Service Unavailable (Please try again in few minutes.)".into()
+            ))
+        );
+        assert_eq!(
+            parse(Generation::V2, 429, "{}"),
+            Err(Refusal::Unavailable("answered 429 Too Many Requests".into()))
+        );
+    }
+
+    #[test]
+    fn malformed_success_is_unavailable() {
+        assert_eq!(
+            parse(Generation::V2, 200, r#"{"token_type":"Bearer"}"#),
+            Err(Refusal::Unavailable("answered without access_token in its JSON".into()))
+        );
+        assert_eq!(
+            parse(Generation::V2, 200, r#"{"access_token":"AT"#),
+            Err(Refusal::Absent(
+                "answered 200 OK with application/json, not JSON".into()
+            ))
+        );
+    }
+
+    #[test]
+    fn error_details_never_quote_a_jwt() {
+        let jwt = jwt::encode_unsigned(&serde_json::json!({"sub": "x"}));
+        let body = format!(r#"{{"error":"invalid_grant","error_description":"token {jwt} is bad"}}"#);
+        let Err(Refusal::Rejected(reason)) = parse(Generation::V2, 400, &body) else {
+            panic!()
+        };
+        assert!(!reason.contains(&jwt) && reason.contains("[redacted]"), "{reason}");
+    }
+
+    #[test]
+    fn expiry_from_expires_in_else_jwt_exp_else_unknown() {
+        let now = Timestamp(1_000);
+        let with = Granted {
+            token: Secret::new("opaque".into()),
+            token_type: "Bearer".into(),
+            expires_in: Some(60),
+        };
+        assert_eq!(Token::from_granted(with, now).expires_at, Some(Timestamp(1_060)));
+        let jwt = jwt::encode_unsigned(&serde_json::json!({"exp": 5_000}));
+        let from_jwt = Granted {
+            token: Secret::new(jwt),
+            token_type: "Bearer".into(),
+            expires_in: None,
+        };
+        assert_eq!(Token::from_granted(from_jwt, now).expires_at, Some(Timestamp(5_000)));
+        let unknown = Granted {
+            token: Secret::new("opaque".into()),
+            token_type: "Bearer".into(),
+            expires_in: None,
+        };
+        assert_eq!(Token::from_granted(unknown, now).expires_at, None);
+    }
+}
