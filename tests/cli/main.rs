@@ -1,0 +1,13 @@
+//! Integration tests: the real binary, with each test in its own [`support::TestEnv`],
+//! against the real test realm (tests/realm: oidc-provider behind Keycloak's and
+//! Run:ai's paths) and real kubectl.
+
+mod support;
+
+mod auto;
+mod exit_codes;
+mod get;
+mod network;
+mod plugin;
+mod profile_cmd;
+mod secrecy;

@@ -1,0 +1,272 @@
+//! The test harness: [`TestEnv`] gives each test its own HOME, profiles file, cache
+//! dir and KUBECONFIG and runs the real binary with a clean environment; [`realm`]
+//! starts the test realm (tests/realm, a real OpenID Connect server) once per test
+//! process and gives each test its own tenant.
+
+pub mod http;
+pub mod realm;
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+pub use realm::{Tenant, TenantSpec, realm};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_kubectl-runai-token");
+
+/// One test's private world.
+pub struct TestEnv {
+    pub dir: tempfile::TempDir,
+    pub home: PathBuf,
+    extra_env: Vec<(String, String)>,
+    path_prefix: Vec<PathBuf>,
+}
+
+impl TestEnv {
+    pub fn new() -> Self {
+        let dir = tempfile::Builder::new()
+            .prefix("runai-token-test")
+            .tempdir()
+            .expect("tempdir");
+        let home = dir.path().join("home");
+        fs::create_dir_all(home.join(".kube")).unwrap();
+        Self {
+            dir,
+            home,
+            extra_env: Vec::new(),
+            path_prefix: Vec::new(),
+        }
+    }
+
+    pub fn kube_dir(&self) -> PathBuf {
+        self.home.join(".kube")
+    }
+
+    pub fn profiles_file(&self) -> PathBuf {
+        self.kube_dir().join("runai-profiles.yaml")
+    }
+
+    pub fn kubeconfig(&self) -> PathBuf {
+        self.kube_dir().join("config")
+    }
+
+    pub fn cache_dir(&self) -> PathBuf {
+        self.kube_dir().join("cache").join("runai-token")
+    }
+
+    /// Writes the profiles file with mode 0600.
+    pub fn write_profiles(&self, yaml: &str) {
+        write_private(&self.profiles_file(), yaml);
+    }
+
+    /// Adds an environment variable to every command this env runs.
+    pub fn env(&mut self, name: &str, value: &str) -> &mut Self {
+        self.extra_env.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// Puts `dir` first on PATH for every command.
+    pub fn prepend_path(&mut self, dir: &Path) -> &mut Self {
+        self.path_prefix.push(dir.to_owned());
+        self
+    }
+
+    /// A command with a clean environment: only PATH, HOME, KUBECONFIG and what the
+    /// test added. No KUBERNETES_EXEC_INFO, no RUNAI_*, no proxies.
+    pub fn command(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
+        let mut cmd = Command::new(program);
+        cmd.env_clear();
+        let mut path: Vec<PathBuf> = self.path_prefix.clone();
+        path.extend(std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()));
+        cmd.env("PATH", std::env::join_paths(path).unwrap());
+        cmd.env("HOME", &self.home);
+        cmd.env("KUBECONFIG", self.kubeconfig());
+        for (name, value) in &self.extra_env {
+            cmd.env(name, value);
+        }
+        cmd.current_dir(self.dir.path());
+        cmd.stdin(Stdio::null());
+        cmd
+    }
+
+    /// The plugin with `args`.
+    pub fn plugin(&self, args: &[&str]) -> Command {
+        let mut cmd = self.command(BIN);
+        cmd.args(args);
+        cmd
+    }
+
+    pub fn run(&self, args: &[&str]) -> Run {
+        Run::of(self.plugin(args))
+    }
+
+    pub fn run_with_env(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
+        let mut cmd = self.plugin(args);
+        for (name, value) in env {
+            cmd.env(name, value);
+        }
+        Run::of(cmd)
+    }
+}
+
+/// A finished process.
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+    pub what: String,
+}
+
+impl Run {
+    pub fn of(mut cmd: Command) -> Self {
+        let what = format!("{cmd:?}");
+        let output = cmd.output().unwrap_or_else(|err| panic!("cannot run {what}: {err}"));
+        Self::from_output(output, what)
+    }
+
+    pub fn from_output(output: Output, what: String) -> Self {
+        Self {
+            code: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+            what,
+        }
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "{}\nexit {}\n--- stdout\n{}--- stderr\n{}---",
+            self.what, self.code, self.stdout, self.stderr
+        )
+    }
+
+    /// Exit 0 and an empty stderr (SPEC section 9).
+    pub fn success(&self) -> &Self {
+        assert_eq!(self.code, 0, "expected success:\n{}", self.describe());
+        assert_eq!(self.stderr, "", "stderr must be empty on success:\n{}", self.describe());
+        self
+    }
+
+    /// Exit 0, stderr allowed (-v runs).
+    pub fn ok(&self) -> &Self {
+        assert_eq!(self.code, 0, "expected success:\n{}", self.describe());
+        self
+    }
+
+    /// The failure shape of SPEC section 9: `code`, nothing on stdout, one
+    /// `error:` line, optionally followed by one `hint:` line.
+    pub fn failure(&self, code: i32) -> &Self {
+        assert_eq!(self.code, code, "expected exit {code}:\n{}", self.describe());
+        assert_eq!(self.stdout, "", "stdout must be empty on failure:\n{}", self.describe());
+        let lines: Vec<&str> = self.stderr.lines().collect();
+        assert!(
+            matches!(lines.as_slice(), [e] if e.starts_with("error: "))
+                || matches!(lines.as_slice(), [e, h] if e.starts_with("error: ") && h.starts_with("hint: ")),
+            "stderr must be one error: line and at most one hint: line:\n{}",
+            self.describe()
+        );
+        self
+    }
+
+    /// The `error:` line.
+    pub fn error_line(&self) -> &str {
+        self.stderr
+            .lines()
+            .find(|l| l.starts_with("error: "))
+            .unwrap_or_else(|| panic!("no error line:\n{}", self.describe()))
+    }
+
+    pub fn hint_line(&self) -> Option<&str> {
+        self.stderr.lines().find(|l| l.starts_with("hint: "))
+    }
+
+    pub fn stderr_has(&self, needle: &str) -> &Self {
+        assert!(
+            self.stderr.contains(needle),
+            "stderr lacks {needle:?}:\n{}",
+            self.describe()
+        );
+        self
+    }
+
+    pub fn stdout_json(&self) -> serde_json::Value {
+        serde_json::from_str(self.stdout.trim())
+            .unwrap_or_else(|err| panic!("stdout is not JSON ({err}):\n{}", self.describe()))
+    }
+}
+
+/// Writes a file with mode 0600.
+pub fn write_private(path: &Path, text: &str) {
+    if let Some(dir) = path.parent() {
+        fs::create_dir_all(dir).unwrap();
+    }
+    let mut options = fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    options.open(path).unwrap().write_all(text.as_bytes()).unwrap();
+    chmod(path, 0o600); // an existing file keeps its mode on open: reset it
+}
+
+pub fn chmod(path: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(path, fs::Permissions::from_mode(mode)).unwrap();
+}
+
+pub fn mode(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+/// Polls `check` until it returns `Some` or `limit` passes.
+pub fn poll<T>(limit: Duration, what: &str, mut check: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(value) = check() {
+            return value;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {limit:?} waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Decodes a JWT's claims (no verification).
+pub fn jwt_claims(token: &str) -> serde_json::Value {
+    use base64::Engine;
+    let part = token
+        .split('.')
+        .nth(1)
+        .unwrap_or_else(|| panic!("not a JWT: {} chars", token.len()));
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(part)
+        .expect("base64url claims");
+    serde_json::from_slice(&bytes).expect("JSON claims")
+}
+
+/// Whether CI asked for strictness: a missing peer fails instead of being reported.
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false")
+}
+
+/// The profile YAML for a tenant and a client.
+pub fn profile_yaml(name: &str, tenant: &Tenant, client: &str, secret_key: &str, extra: &str) -> String {
+    let mut yaml = format!(
+        "apiVersion: runai-token/v1\nkind: Profiles\ncurrent-profile: {name}\nprofiles:\n- name: {name}\n  url: {url}\n  client-id: {client}\n  {secret_key}\n  realm: {realm}\n",
+        url = tenant.url,
+        realm = tenant.realm,
+    );
+    for line in extra.lines().filter(|l| !l.trim().is_empty()) {
+        yaml.push_str("  ");
+        yaml.push_str(line.trim());
+        yaml.push('\n');
+    }
+    yaml
+}
