@@ -3,7 +3,7 @@
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
-use std::process::{ChildStdin, Command, Stdio};
+use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::{Mutex, OnceLock, mpsc};
 use std::time::Duration;
 
@@ -15,6 +15,8 @@ pub struct Realm {
     pub admin: String,
     // Held open for the life of the test process: EOF stops the realm.
     _stdin: Mutex<ChildStdin>,
+    // Kept so the realm is a known child of the test process until it exits.
+    _child: Mutex<Child>,
 }
 
 static REALM: OnceLock<Realm> = OnceLock::new();
@@ -56,9 +58,11 @@ fn start() -> Realm {
         .expect("the realm did not get ready within 30 s");
     let ready: Value = serde_json::from_str(line.trim()).unwrap_or_else(|_| panic!("bad ready line {line:?}"));
     let admin = ready["admin"].as_str().expect("admin URL").to_owned();
+    let stdin = child.stdin.take().unwrap();
     Realm {
         admin,
-        _stdin: Mutex::new(child.stdin.take().unwrap()),
+        _stdin: Mutex::new(stdin),
+        _child: Mutex::new(child),
     }
 }
 
