@@ -70,6 +70,10 @@ pub enum Command {
     #[command(subcommand)]
     Profile(ProfileCommand),
 
+    /// Show or delete cached tokens
+    #[command(subcommand)]
+    Cache(CacheCommand),
+
     /// Print shell completion code
     Completion(CompletionArgs),
 
@@ -102,6 +106,34 @@ pub struct GetArgs {
     /// (client.authentication.k8s.io/v1 or /v1beta1) [default: v1]
     #[arg(long, value_name = "VERSION", value_parser = parse_exec_api_version)]
     pub exec_api_version: Option<ExecApiVersion>,
+
+    /// Get a new token even if a cached one is still valid, and cache it
+    #[arg(long)]
+    pub force_refresh: bool,
+
+    /// Neither read nor write the token cache
+    #[arg(long, conflicts_with = "force_refresh")]
+    pub no_cache: bool,
+
+    /// Renew a cached token with less than this left; the ExecCredential expires this
+    /// much before the token does, so clients renew in time
+    #[arg(long, value_name = "DURATION", default_value = "60s")]
+    pub min_validity: GoDuration,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CacheCommand {
+    /// List cached tokens: profile, endpoint, expiry (never the token)
+    List,
+    /// Delete the cached tokens of the profile, or all of them
+    Clear(CacheClearArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CacheClearArgs {
+    /// Delete every cached token and every remembered endpoint
+    #[arg(long)]
+    pub all: bool,
 }
 
 fn parse_exec_api_version(text: &str) -> Result<ExecApiVersion, String> {

@@ -20,6 +20,7 @@
 //! by the token endpoint, 4 token endpoint unusable, 5 `api`: error status from the
 //! Run:ai API. See [`error::Exit`].
 
+pub mod cache;
 pub mod cli;
 pub mod cmd;
 pub mod error;
@@ -79,6 +80,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>, env: &Env, log: &Log) -> an
     match command {
         Command::Get(args) => cmd::get::run(&ctx, &args),
         Command::Profile(command) => cmd::profile::run(&ctx, command),
+        Command::Cache(command) => cmd::cache::run(&ctx, command),
         Command::Completion(args) => {
             let mut buffer = Vec::new();
             clap_complete::generate(args.shell, &mut Cli::command(), "kubectl-runai_token", &mut buffer);

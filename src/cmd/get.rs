@@ -2,7 +2,10 @@
 
 use serde::Serialize;
 
+use std::time::Duration;
+
 use crate::Context;
+use crate::cache::{self, Cache, Source};
 use crate::cli::{GetArgs, OutputFormat};
 use crate::error::Exit;
 use crate::exec_credential::{self, ExecApiVersion};
@@ -10,13 +13,6 @@ use crate::output;
 use crate::profile::ResolvedProfile;
 use crate::time::Timestamp;
 use crate::token::{self, Token};
-
-/// Where the token came from (`json` output's `source`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Source {
-    Cache,
-    Server,
-}
 
 pub fn run(ctx: &Context<'_>, args: &GetArgs) -> anyhow::Result<Exit> {
     let now = Timestamp::now();
@@ -33,8 +29,15 @@ pub fn run(ctx: &Context<'_>, args: &GetArgs) -> anyhow::Result<Exit> {
     };
     let paths = ctx.paths()?;
     let profile = super::resolve_profile(ctx, &paths)?;
-    let token = token::fetch_blocking(&profile, &paths.cache_dir, ctx.log, now)?;
-    let text = render(format, exec_version, &profile, &token, Source::Server);
+    let options = cache::Options {
+        force_refresh: args.force_refresh,
+        no_cache: args.no_cache,
+        min_validity: args.min_validity.0,
+    };
+    let (token, source) = cache::get_or_fetch(&Cache::new(&paths.cache_dir), &profile, options, ctx.log, now, || {
+        token::fetch_blocking(&profile, &paths.cache_dir, ctx.log, now)
+    })?;
+    let text = render(format, exec_version, &profile, &token, source, args.min_validity.0, now);
     output::stdout(&text)?;
     Ok(Exit::Success)
 }
@@ -46,11 +49,15 @@ pub fn render(
     profile: &ResolvedProfile,
     token: &Token,
     source: Source,
+    min_validity: Duration,
+    now: Timestamp,
 ) -> String {
     let value = token.value.expose();
     match format {
         OutputFormat::Token => format!("{value}\n"),
-        OutputFormat::ExecCredential => exec_credential::render(version, value, token.expires_at),
+        OutputFormat::ExecCredential => {
+            exec_credential::render(version, value, token.expires_at.map(|e| renew_at(e, min_validity, now)))
+        }
         OutputFormat::Header => format!("Authorization: Bearer {value}\n"),
         OutputFormat::Env => {
             let mut text = format!("export RUNAI_TOKEN={}\n", shell_quote(value));
@@ -89,6 +96,15 @@ struct JsonOutput<'a> {
     access_token: &'a str,
     expires_at: Option<String>,
     source: &'a str,
+}
+
+/// When client-go should run the plugin again: `min_validity` before the token
+/// expires, so a request never goes out with a token about to be refused. A token
+/// that lives shorter than that is handed out until its real expiry instead of one
+/// already in the past.
+fn renew_at(expires_at: Timestamp, min_validity: Duration, now: Timestamp) -> Timestamp {
+    let early = expires_at.minus(min_validity);
+    if early > now { early } else { expires_at }
 }
 
 /// `'text'` for POSIX shells, with `'` written as `'\''`.
@@ -131,7 +147,17 @@ mod tests {
     #[test]
     fn every_output_format() {
         let (profile, token) = fixture();
-        let show = |format| render(format, ExecApiVersion::V1, &profile, &token, Source::Server);
+        let show = |format| {
+            render(
+                format,
+                ExecApiVersion::V1,
+                &profile,
+                &token,
+                Source::Server,
+                MIN,
+                Timestamp(0),
+            )
+        };
         assert_eq!(show(OutputFormat::Token), "T'k\n");
         assert_eq!(show(OutputFormat::Header), "Authorization: Bearer T'k\n");
         assert_eq!(
@@ -146,17 +172,42 @@ mod tests {
         assert_eq!(
             show(OutputFormat::ExecCredential),
             "{\"apiVersion\":\"client.authentication.k8s.io/v1\",\"kind\":\"ExecCredential\",\
-             \"status\":{\"token\":\"T'k\",\"expirationTimestamp\":\"2006-01-02T15:04:05Z\"}}\n"
+             \"status\":{\"token\":\"T'k\",\"expirationTimestamp\":\"2006-01-02T15:03:05Z\"}}\n"
         );
+    }
+
+    const MIN: Duration = Duration::from_secs(60);
+
+    #[test]
+    fn exec_credential_expires_min_validity_early() {
+        assert_eq!(renew_at(Timestamp(1_000), MIN, Timestamp(100)), Timestamp(940));
+        // A token shorter-lived than --min-validity keeps its real expiry.
+        assert_eq!(renew_at(Timestamp(1_000), MIN, Timestamp(950)), Timestamp(1_000));
     }
 
     #[test]
     fn researcher_without_url_leaves_the_api_url_out() {
         let (mut profile, token) = fixture();
         profile.api = Api::Researcher;
-        let env = render(OutputFormat::Env, ExecApiVersion::V1, &profile, &token, Source::Cache);
+        let env = render(
+            OutputFormat::Env,
+            ExecApiVersion::V1,
+            &profile,
+            &token,
+            Source::Cache,
+            MIN,
+            Timestamp(0),
+        );
         assert_eq!(env, "export RUNAI_TOKEN='T'\\''k'\n");
-        let json = render(OutputFormat::Json, ExecApiVersion::V1, &profile, &token, Source::Cache);
+        let json = render(
+            OutputFormat::Json,
+            ExecApiVersion::V1,
+            &profile,
+            &token,
+            Source::Cache,
+            MIN,
+            Timestamp(0),
+        );
         assert!(
             json.contains("\"apiUrl\":null") && json.contains("\"source\":\"cache\""),
             "{json}"

@@ -1,5 +1,6 @@
 //! One module per command that outgrew `lib.rs`, and what several of them share.
 
+pub mod cache;
 pub mod get;
 pub mod profile;
 

@@ -40,8 +40,8 @@ fn finds_the_endpoint_of_each_generation() {
             run.stderr_has("with text/html, not JSON: moving on");
         }
 
-        // The result is remembered per url: the next run goes straight there.
-        let again = env.run(&["get", "-v"]);
+        // The result is remembered per url: the next fetch goes straight there.
+        let again = env.run(&["get", "-v", "--force-refresh"]);
         again.ok();
         again.stderr_has("trying the remembered");
         let requests = tenant.token_requests();
@@ -123,7 +123,7 @@ fn a_remembered_endpoint_that_disappears_is_detected_again() {
     assert_eq!(tenant.token_requests(), ["/api/v2/token", "/api/v1/token"]);
     // The control plane is "downgraded": /api/v1/token answers 404 from now on.
     tenant.faults(json!([{"path": "/api/v1/token", "status": 404, "times": 100, "body": "{}"}]));
-    let run = env.run(&["get", "-v"]);
+    let run = env.run(&["get", "-v", "--force-refresh"]);
     run.ok();
     run.stderr_has("the remembered endpoint looks absent now: detecting again");
     assert_eq!(
@@ -138,7 +138,7 @@ fn a_remembered_endpoint_that_disappears_is_detected_again() {
         ]
     );
     // And the new finding is remembered.
-    let third = env.run(&["get", "-v"]);
+    let third = env.run(&["get", "-v", "--no-cache"]);
     third.ok();
     assert_eq!(tenant.token_requests().last().map(String::as_str), Some(KEYCLOAK));
     assert_eq!(tenant.token_requests().len(), 7);

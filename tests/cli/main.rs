@@ -5,6 +5,7 @@
 mod support;
 
 mod auto;
+mod cache;
 mod exit_codes;
 mod get;
 mod network;

@@ -28,7 +28,7 @@ fn every_command_at_vvv_on_success() {
         let secret = tenant.client().secret.clone();
         env.write_profiles(&tenant.profile("acme", ""));
         for output in ["token", "exec-credential", "json", "header", "env"] {
-            let run = env.run(&["get", "-vvv", "-o", output]);
+            let run = env.run(&["get", "-vvv", "-o", output, "--force-refresh"]);
             run.ok();
             // -vvv really shows the exchange (so this test can see a leak).
             run.stderr_has("\nPOST http").stderr_has("< 200 OK");
@@ -39,8 +39,16 @@ fn every_command_at_vvv_on_success() {
             );
             assert_clean(&run, &secret, true);
         }
+        // The cache-hit path, and the cache commands.
+        let hit = env.run(&["get", "-vvv", "-o", "json"]);
+        hit.ok();
+        hit.stderr_has("cache: hit");
+        assert_eq!(hit.stdout_json()["source"], "cache");
+        assert_clean(&hit, &secret, true);
         for args in [
-            &["profile", "list", "-vvv"][..],
+            &["cache", "list", "-vvv"][..],
+            &["cache", "clear", "-vvv"],
+            &["profile", "list", "-vvv"],
             &["profile", "show", "acme", "-vvv"],
             &["version", "-vvv"],
             &["completion", "bash", "-vvv"],

@@ -1,0 +1,489 @@
+//! The token cache (SPEC section 7): one file per token identity, named by a
+//! versioned SHA-256 over a canonical encoding of everything that decides which token
+//! the server would give; a lock file per identity held from the re-read to the
+//! write-back on a miss, so N processes started together make one token request.
+//!
+//! A hit reads one file and returns: no lock, no HTTP client, no runtime. A miss
+//! takes the lock (waiting at most [`LOCK_WAIT`]), reads again (another process may
+//! have just written it), fetches, and writes the entry atomically with mode 0600 in a
+//! 0700 directory. Nothing here is ever fatal: a cache that cannot be read, locked or
+//! written only means fetching without caching, said at `-v`.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::fsutil;
+use crate::log_at;
+use crate::output::{DECISIONS, Log};
+use crate::profile::ResolvedProfile;
+use crate::secret::{Secret, hex};
+use crate::time::{GoDuration, Timestamp};
+use crate::token::Token;
+
+/// Version of the key encoding and of the entry format. Changing either bumps it, so
+/// old entries simply miss.
+pub const FORMAT: u32 = 1;
+/// How long a process waits for another one's token request (SPEC section 7).
+pub const LOCK_WAIT: Duration = Duration::from_secs(10);
+const ENTRY_SUFFIX: &str = ".json";
+
+/// The cache key: hex SHA-256 of the canonical identity.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Key(String);
+
+impl Key {
+    /// Everything that decides which token the server gives, length-prefixed in a
+    /// fixed order: the endpoint (url, realm, token-url, auth), the client, a hash of
+    /// the secret (rotating it misses), token-field, scope and the TLS settings.
+    pub fn for_profile(profile: &ResolvedProfile) -> Self {
+        let secret_hash = hex(&Sha256::digest(profile.secret.expose().as_bytes()));
+        let ca_data_hash = profile
+            .tls
+            .ca_data
+            .as_deref()
+            .map(|d| hex(&Sha256::digest(d.trim().as_bytes())));
+        let ca_file = profile.tls.ca_file.as_ref().map(|p| p.to_string_lossy().into_owned());
+        let fields: [(&str, &str); 11] = [
+            ("url", &profile.url),
+            ("realm", profile.realm.as_deref().unwrap_or("")),
+            ("token-url", profile.token_url.as_deref().unwrap_or("")),
+            ("auth", profile.auth.as_str()),
+            ("client-id", &profile.client_id),
+            ("client-secret-sha256", &secret_hash),
+            ("token-field", profile.token_field.as_str()),
+            ("scope", &profile.scope),
+            ("certificate-authority", ca_file.as_deref().unwrap_or("")),
+            (
+                "certificate-authority-data-sha256",
+                ca_data_hash.as_deref().unwrap_or(""),
+            ),
+            (
+                "insecure-skip-tls-verify",
+                if profile.tls.insecure_skip_verify {
+                    "true"
+                } else {
+                    "false"
+                },
+            ),
+        ];
+        let mut hasher = Sha256::new();
+        hasher.update(format!("kubectl-runai-token cache key v{FORMAT}\n").as_bytes());
+        for (name, value) in fields {
+            hasher.update((name.len() as u64).to_be_bytes());
+            hasher.update(name.as_bytes());
+            hasher.update((value.len() as u64).to_be_bytes());
+            hasher.update(value.as_bytes());
+        }
+        Self(hex(&hasher.finalize()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// One cached token, as stored. `profile`, `endpoint`, `auth` and `client_id` are
+/// there for `cache list`; the key already covers them.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Entry {
+    pub format: u32,
+    pub profile: String,
+    pub endpoint: String,
+    pub auth: String,
+    pub client_id: String,
+    pub token: Secret<String>,
+    pub token_type: String,
+    pub obtained_at: Timestamp,
+    pub expires_at: Timestamp,
+}
+
+impl Entry {
+    fn token(&self) -> Token {
+        Token {
+            value: self.token.clone(),
+            token_type: self.token_type.clone(),
+            obtained_at: self.obtained_at,
+            expires_at: Some(self.expires_at),
+        }
+    }
+
+    /// Usable: more than `min_validity` left.
+    fn fresh(&self, now: Timestamp, min_validity: Duration) -> bool {
+        now.plus(min_validity) < self.expires_at
+    }
+}
+
+/// How `get` uses the cache.
+#[derive(Clone, Copy, Debug)]
+pub struct Options {
+    /// Skip a cached token and replace it.
+    pub force_refresh: bool,
+    /// Neither read nor write the cache.
+    pub no_cache: bool,
+    /// A cached token with less left than this is renewed.
+    pub min_validity: Duration,
+}
+
+/// Where a token came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Source {
+    Cache,
+    Server,
+}
+
+/// The cache directory.
+pub struct Cache {
+    dir: PathBuf,
+}
+
+impl Cache {
+    pub fn new(dir: &Path) -> Self {
+        Self { dir: dir.to_owned() }
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn entry_path(&self, key: &Key) -> PathBuf {
+        self.dir.join(format!("{}{ENTRY_SUFFIX}", key.as_str()))
+    }
+
+    fn lock_path(&self, key: &Key) -> PathBuf {
+        self.dir.join(format!("{}.lock", key.as_str()))
+    }
+
+    /// A valid, fresh entry for `key`, if there is one. Corrupt entries are misses.
+    fn read(&self, key: &Key, now: Timestamp, min_validity: Duration, log: &Log) -> Option<Entry> {
+        let path = self.entry_path(key);
+        let bytes = match fs::read(&path) {
+            Ok(bytes) => bytes,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => return None,
+            Err(err) => {
+                log_at!(log, DECISIONS, "cache: cannot read {}: {err}: a miss", path.display());
+                return None;
+            }
+        };
+        let entry = match serde_json::from_slice::<Entry>(&bytes) {
+            Ok(entry) if entry.format == FORMAT => entry,
+            _ => {
+                log_at!(log, DECISIONS, "cache: {} is not a valid entry: a miss", path.display());
+                return None;
+            }
+        };
+        log.protect(entry.token.expose());
+        if !entry.fresh(now, min_validity) {
+            log_at!(
+                log,
+                DECISIONS,
+                "cache: the token expires {} ({}), within --min-validity {}: renewing",
+                entry.expires_at,
+                crate::time::human_countdown(now.seconds_until(entry.expires_at)),
+                GoDuration(min_validity)
+            );
+            return None;
+        }
+        Some(entry)
+    }
+
+    fn write(&self, key: &Key, entry: &Entry, log: &Log) {
+        let path = self.entry_path(key);
+        let result = serde_json::to_vec(entry)
+            .map_err(std::io::Error::other)
+            .and_then(|bytes| fsutil::write_atomic(&path, &bytes, 0o600));
+        match result {
+            Ok(()) => log_at!(log, DECISIONS, "cache: stored the token in {}", path.display()),
+            Err(err) => log_at!(
+                log,
+                DECISIONS,
+                "cache: cannot write {}: {err}: not cached",
+                path.display()
+            ),
+        }
+    }
+
+    /// Every entry with its file name (for `cache list` and `cache clear`).
+    pub fn entries(&self) -> std::io::Result<Vec<(PathBuf, Entry)>> {
+        let mut entries = Vec::new();
+        let dir = match fs::read_dir(&self.dir) {
+            Ok(dir) => dir,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(entries),
+            Err(err) => return Err(err),
+        };
+        for item in dir {
+            let path = item?.path();
+            if !path
+                .file_name()
+                .is_some_and(|n| n.to_string_lossy().ends_with(ENTRY_SUFFIX))
+            {
+                continue;
+            }
+            if let Ok(entry) = fs::read(&path)
+                .map_err(|_| ())
+                .and_then(|b| serde_json::from_slice::<Entry>(&b).map_err(|_| ()))
+            {
+                entries.push((path, entry));
+            }
+        }
+        entries.sort_by(|a, b| (&a.1.profile, &a.1.endpoint).cmp(&(&b.1.profile, &b.1.endpoint)));
+        Ok(entries)
+    }
+
+    /// Removes an entry and its lock file.
+    pub fn remove(&self, entry_path: &Path) -> std::io::Result<()> {
+        fs::remove_file(entry_path)?;
+        let _ = fs::remove_file(entry_path.with_extension("lock"));
+        Ok(())
+    }
+}
+
+/// A token for `profile`: from the cache when a fresh one is there, else from `fetch`
+/// (called at most once), stored when its expiry is known.
+pub fn get_or_fetch(
+    cache: &Cache,
+    profile: &ResolvedProfile,
+    options: Options,
+    log: &Log,
+    now: Timestamp,
+    fetch: impl FnOnce() -> anyhow::Result<Token>,
+) -> anyhow::Result<(Token, Source)> {
+    if options.no_cache {
+        log_at!(log, DECISIONS, "cache: not used (--no-cache)");
+        return Ok((fetch()?, Source::Server));
+    }
+    let key = Key::for_profile(profile);
+    // The hot path: a lock-free read. Entries are replaced by rename, so a reader
+    // sees a whole old entry or a whole new one.
+    if !options.force_refresh
+        && let Some(entry) = cache.read(&key, now, options.min_validity, log)
+    {
+        log_at!(log, DECISIONS, "cache: hit, the token expires {}", entry.expires_at);
+        return Ok((entry.token(), Source::Cache));
+    }
+
+    if let Err(err) = fsutil::create_private_dir(&cache.dir) {
+        log_at!(
+            log,
+            DECISIONS,
+            "cache: cannot create {}: {err}: fetching without caching",
+            cache.dir.display()
+        );
+        return Ok((fetch()?, Source::Server));
+    }
+    let lock_path = cache.lock_path(&key);
+    let _lock = match fsutil::lock(&lock_path, LOCK_WAIT) {
+        Ok(Some(lock)) => lock,
+        Ok(None) => {
+            log_at!(
+                log,
+                DECISIONS,
+                "cache: {} is still locked after {}: fetching without caching",
+                lock_path.display(),
+                GoDuration(LOCK_WAIT)
+            );
+            return Ok((fetch()?, Source::Server));
+        }
+        Err(err) => {
+            log_at!(
+                log,
+                DECISIONS,
+                "cache: cannot lock {}: {err}: fetching without caching",
+                lock_path.display()
+            );
+            return Ok((fetch()?, Source::Server));
+        }
+    };
+    // Another process may have fetched while this one waited for the lock.
+    if !options.force_refresh
+        && let Some(entry) = cache.read(&key, now, options.min_validity, log)
+    {
+        log_at!(log, DECISIONS, "cache: hit after waiting for the lock");
+        return Ok((entry.token(), Source::Cache));
+    }
+    let token = fetch()?;
+    match token.expires_at {
+        Some(expires_at) => {
+            let entry = Entry {
+                format: FORMAT,
+                profile: profile.name.clone(),
+                endpoint: profile.token_url.clone().unwrap_or_else(|| profile.url.clone()),
+                auth: profile.auth.as_str().to_owned(),
+                client_id: profile.client_id.clone(),
+                token: token.value.clone(),
+                token_type: token.token_type.clone(),
+                obtained_at: token.obtained_at,
+                expires_at,
+            };
+            cache.write(&key, &entry, log);
+        }
+        None => log_at!(log, DECISIONS, "cache: the token's expiry is unknown: not cached"),
+    }
+    Ok((token, Source::Server))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::profile::{Api, AuthMode, SecretSource, TlsSettings, TokenField};
+
+    fn profile() -> ResolvedProfile {
+        ResolvedProfile {
+            name: "acme".into(),
+            url: "https://acme.run.ai".into(),
+            api: Api::Admin,
+            researcher_url: None,
+            auth: AuthMode::Auto,
+            realm: None,
+            token_url: None,
+            client_id: "ci-bot".into(),
+            secret: Secret::new("s3cret".into()),
+            secret_source: SecretSource::Inline,
+            token_field: TokenField::AccessToken,
+            scope: "openid".into(),
+            tls: TlsSettings::default(),
+            timeout: Duration::from_secs(30),
+        }
+    }
+
+    fn token(expires_at: Option<i64>) -> Token {
+        Token {
+            value: Secret::new("tok".into()),
+            token_type: "Bearer".into(),
+            obtained_at: Timestamp(1_000),
+            expires_at: expires_at.map(Timestamp),
+        }
+    }
+
+    const OPTIONS: Options = Options {
+        force_refresh: false,
+        no_cache: false,
+        min_validity: Duration::from_secs(60),
+    };
+
+    #[test]
+    fn every_identity_field_changes_the_key() {
+        let base = Key::for_profile(&profile());
+        let variants: [fn(&mut ResolvedProfile); 11] = [
+            |p| p.url.push('x'),
+            |p| p.realm = Some("r".into()),
+            |p| p.token_url = Some("https://t".into()),
+            |p| p.auth = AuthMode::V2,
+            |p| p.client_id.push('x'),
+            |p| p.secret = Secret::new("rotated".into()),
+            |p| p.token_field = TokenField::IdToken,
+            |p| p.scope = "openid email".into(),
+            |p| p.tls.ca_file = Some("/ca.pem".into()),
+            |p| p.tls.ca_data = Some("LS0t".into()),
+            |p| p.tls.insecure_skip_verify = true,
+        ];
+        for (i, change) in variants.iter().enumerate() {
+            let mut changed = profile();
+            change(&mut changed);
+            assert_ne!(Key::for_profile(&changed), base, "variant {i}");
+        }
+        // The profile's name, api and timeout do not change which token it gets.
+        let mut same = profile();
+        same.name = "other".into();
+        same.api = Api::Researcher;
+        same.timeout = Duration::from_secs(1);
+        assert_eq!(Key::for_profile(&same), base);
+        // Pinned: changing the encoding without bumping FORMAT would make old entries
+        // hit under a new meaning.
+        assert_eq!(
+            base.as_str(),
+            "f7c5770c9566637574badab536a0856efe156f69c2595ce35e414e0531a13193"
+        );
+    }
+
+    #[test]
+    fn a_miss_fetches_stores_and_then_hits() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::new(&dir.path().join("c"));
+        let log = Log::default();
+        let now = Timestamp(1_000);
+        let (first, source) = get_or_fetch(&cache, &profile(), OPTIONS, &log, now, || Ok(token(Some(5_000)))).unwrap();
+        assert_eq!((first.value.expose().as_str(), source), ("tok", Source::Server));
+        let (second, source) = get_or_fetch(&cache, &profile(), OPTIONS, &log, now, || {
+            panic!("a hit must not fetch")
+        })
+        .unwrap();
+        assert_eq!(source, Source::Cache);
+        assert_eq!(second, first);
+        let entries = cache.entries().unwrap();
+        assert_eq!(entries.len(), 1);
+        assert_eq!(entries[0].1.profile, "acme");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            assert_eq!(fs::metadata(&entries[0].0).unwrap().permissions().mode() & 0o777, 0o600);
+            assert_eq!(fs::metadata(cache.dir()).unwrap().permissions().mode() & 0o777, 0o700);
+        }
+    }
+
+    #[test]
+    fn min_validity_force_refresh_and_no_cache() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::new(dir.path());
+        let log = Log::default();
+        get_or_fetch(&cache, &profile(), OPTIONS, &log, Timestamp(1_000), || {
+            Ok(token(Some(1_100)))
+        })
+        .unwrap();
+        // 100 s left > 60 s: a hit. 50 s later only 50 s are left: renewed.
+        let (_, hit) = get_or_fetch(&cache, &profile(), OPTIONS, &log, Timestamp(1_000), || unreachable!()).unwrap();
+        assert_eq!(hit, Source::Cache);
+        let (_, renewed) = get_or_fetch(&cache, &profile(), OPTIONS, &log, Timestamp(1_050), || {
+            Ok(token(Some(9_000)))
+        })
+        .unwrap();
+        assert_eq!(renewed, Source::Server);
+        let force = Options {
+            force_refresh: true,
+            ..OPTIONS
+        };
+        let (_, forced) = get_or_fetch(&cache, &profile(), force, &log, Timestamp(1_050), || {
+            Ok(token(Some(9_500)))
+        })
+        .unwrap();
+        assert_eq!(forced, Source::Server);
+        assert_eq!(
+            cache.entries().unwrap()[0].1.expires_at,
+            Timestamp(9_500),
+            "--force-refresh replaces the entry"
+        );
+        let none = Options {
+            no_cache: true,
+            ..OPTIONS
+        };
+        let (_, bypass) =
+            get_or_fetch(&cache, &profile(), none, &log, Timestamp(1_050), || Ok(token(Some(1)))).unwrap();
+        assert_eq!(bypass, Source::Server);
+        assert_eq!(
+            cache.entries().unwrap()[0].1.expires_at,
+            Timestamp(9_500),
+            "--no-cache writes nothing"
+        );
+    }
+
+    #[test]
+    fn unknown_expiry_is_not_cached_and_garbage_is_a_miss() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::new(dir.path());
+        let log = Log::default();
+        get_or_fetch(&cache, &profile(), OPTIONS, &log, Timestamp(1_000), || Ok(token(None))).unwrap();
+        assert!(cache.entries().unwrap().is_empty());
+        let key = Key::for_profile(&profile());
+        fs::write(cache.entry_path(&key), b"{\"format\":1,\"tok").unwrap();
+        let (_, source) = get_or_fetch(&cache, &profile(), OPTIONS, &log, Timestamp(1_000), || {
+            Ok(token(Some(5_000)))
+        })
+        .unwrap();
+        assert_eq!(source, Source::Server);
+        assert_eq!(cache.entries().unwrap().len(), 1, "the garbage was replaced");
+    }
+}

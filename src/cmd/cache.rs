@@ -1,0 +1,83 @@
+//! `cache list` (profile, endpoint, expiry; never a token) and `cache clear [--all]`.
+
+use std::fs;
+
+use anyhow::Context as _;
+
+use crate::Context;
+use crate::cache::Cache;
+use crate::cli::{CacheClearArgs, CacheCommand};
+use crate::cmd::profile::table;
+use crate::error::Exit;
+use crate::output;
+use crate::profile::LoadedFile;
+use crate::time::{Timestamp, human_countdown};
+
+pub fn run(ctx: &Context<'_>, command: CacheCommand) -> anyhow::Result<Exit> {
+    let paths = ctx.paths()?;
+    let cache = Cache::new(&paths.cache_dir);
+    let entries = cache
+        .entries()
+        .with_context(|| format!("cannot read the cache directory {}", paths.cache_dir.display()))?;
+    match command {
+        CacheCommand::List => {
+            if entries.is_empty() {
+                output::stdout(&format!("no cached tokens in {}\n", paths.cache_dir.display()))?;
+                return Ok(Exit::Success);
+            }
+            let now = Timestamp::now();
+            let mut rows = vec![["PROFILE", "ENDPOINT", "AUTH", "CLIENT-ID", "EXPIRES"].map(str::to_owned)];
+            for (_, entry) in &entries {
+                rows.push([
+                    entry.profile.clone(),
+                    entry.endpoint.clone(),
+                    entry.auth.clone(),
+                    entry.client_id.clone(),
+                    format!(
+                        "{} ({})",
+                        entry.expires_at,
+                        human_countdown(now.seconds_until(entry.expires_at))
+                    ),
+                ]);
+            }
+            output::stdout(&table(&rows))?;
+        }
+        CacheCommand::Clear(CacheClearArgs { all }) => {
+            let (removed, whose) = if all {
+                let count = entries.len();
+                clear_all(&cache)?;
+                (count, String::new())
+            } else {
+                let file = LoadedFile::load(&paths.profiles_file)?;
+                let name = file.select(ctx.global.profile.as_deref())?.name.clone();
+                let mut count = 0;
+                for (path, _) in entries.iter().filter(|(_, e)| e.profile == name) {
+                    cache
+                        .remove(path)
+                        .with_context(|| format!("cannot delete {}", path.display()))?;
+                    count += 1;
+                }
+                (count, format!(" of profile {name:?}"))
+            };
+            let plural = if removed == 1 { "" } else { "s" };
+            output::stdout(&format!("deleted {removed} cached token{plural}{whose}\n"))?;
+        }
+    }
+    Ok(Exit::Success)
+}
+
+/// Deletes every file the plugin keeps in the cache directory: entries, lock files,
+/// leftover temporary files and remembered endpoints. Files it does not know stay.
+fn clear_all(cache: &Cache) -> anyhow::Result<()> {
+    let ours = |name: &str| name.ends_with(".json") || name.ends_with(".lock") || name.ends_with(".tmp");
+    for dir in [cache.dir().to_owned(), cache.dir().join("endpoints")] {
+        let Ok(items) = fs::read_dir(&dir) else { continue };
+        for item in items {
+            let path = item?.path();
+            if path.is_file() && path.file_name().is_some_and(|n| ours(&n.to_string_lossy())) {
+                fs::remove_file(&path).with_context(|| format!("cannot delete {}", path.display()))?;
+            }
+        }
+    }
+    Ok(())
+}
