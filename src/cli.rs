@@ -66,6 +66,9 @@ pub enum Command {
     #[command(visible_alias = "get-token")]
     Get(GetArgs),
 
+    /// Write an exec user (and optionally a context) into kubeconfig
+    Setup(SetupArgs),
+
     /// Manage the profiles file
     #[command(subcommand)]
     Profile(ProfileCommand),
@@ -119,6 +122,38 @@ pub struct GetArgs {
     /// much before the token does, so clients renew in time
     #[arg(long, value_name = "DURATION", default_value = "60s")]
     pub min_validity: GoDuration,
+}
+
+#[derive(Debug, Args)]
+pub struct SetupArgs {
+    /// kubeconfig user to write [default: runai-<profile>]
+    #[arg(long, value_name = "NAME")]
+    pub user: Option<String>,
+
+    /// Also create or update this context, with the user
+    #[arg(long, value_name = "NAME")]
+    pub context: Option<String>,
+
+    /// The context's cluster (required for a new context)
+    #[arg(long, value_name = "NAME", requires = "context")]
+    pub cluster: Option<String>,
+
+    /// Make the context the current one
+    #[arg(long, requires = "context")]
+    pub set_current: bool,
+
+    /// kubeconfig file to edit [default: the file in $KUBECONFIG that has the user,
+    /// else the first one, else ~/.kube/config]
+    #[arg(long, value_name = "PATH")]
+    pub kubeconfig: Option<PathBuf>,
+
+    /// Command kubectl runs for credentials (krew installs kubectl-runai_token)
+    #[arg(long, value_name = "CMD", default_value = "kubectl-runai_token")]
+    pub command: String,
+
+    /// Print the resulting kubeconfig instead of writing it
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 #[derive(Debug, Subcommand)]

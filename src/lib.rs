@@ -26,6 +26,7 @@ pub mod cmd;
 pub mod error;
 pub mod exec_credential;
 pub mod fsutil;
+pub mod kubeconfig;
 pub mod output;
 pub mod paths;
 pub mod profile;
@@ -79,6 +80,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>, env: &Env, log: &Log) -> an
     };
     match command {
         Command::Get(args) => cmd::get::run(&ctx, &args),
+        Command::Setup(args) => cmd::setup::run(&ctx, args),
         Command::Profile(command) => cmd::profile::run(&ctx, command),
         Command::Cache(command) => cmd::cache::run(&ctx, command),
         Command::Completion(args) => {

@@ -122,8 +122,15 @@ pub fn stderr_bytes(bytes: &[u8]) -> io::Result<()> {
 
 /// `main`'s error report: `error: ...` and an optional `hint: ...`, redacted.
 pub fn report_error(log: &Log, message: &str, hint: Option<&str>) {
+    // One line, whatever a library put in its message.
+    let message = message
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ");
     let mut stderr = io::stderr().lock();
-    let _ = writeln!(stderr, "error: {}", log.redact(message));
+    let _ = writeln!(stderr, "error: {}", log.redact(&message));
     if let Some(hint) = hint {
         let _ = writeln!(stderr, "hint: {}", log.redact(hint));
     }

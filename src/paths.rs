@@ -54,6 +54,36 @@ impl Env {
         dirs::home_dir()
     }
 
+    /// The first executable named `command` on `$PATH` (or `command` itself when it
+    /// holds a path separator).
+    pub fn which(&self, command: &str) -> Option<PathBuf> {
+        let is_executable = |path: &Path| {
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                path.metadata()
+                    .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+            }
+            #[cfg(not(unix))]
+            {
+                path.is_file()
+            }
+        };
+        if command.contains(std::path::MAIN_SEPARATOR) || command.contains('/') {
+            let path = PathBuf::from(command);
+            return is_executable(&path).then_some(path);
+        }
+        let path_list = self.var_os("PATH")?;
+        let names: Vec<String> = if cfg!(windows) {
+            vec![command.to_owned(), format!("{command}.exe")]
+        } else {
+            vec![command.to_owned()]
+        };
+        std::env::split_paths(&path_list)
+            .flat_map(|dir| names.iter().map(move |name| dir.join(name)))
+            .find(|candidate| is_executable(candidate))
+    }
+
     /// The `KUBECONFIG` list, split as the OS splits paths, empty entries dropped.
     pub fn kubeconfig_list(&self) -> Vec<PathBuf> {
         self.var_os("KUBECONFIG")

@@ -3,6 +3,7 @@
 pub mod cache;
 pub mod get;
 pub mod profile;
+pub mod setup;
 
 use crate::Context;
 use crate::log_at;

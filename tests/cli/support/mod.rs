@@ -273,3 +273,62 @@ pub fn profile_yaml(name: &str, tenant: &Tenant, client: &str, secret_key: &str,
     }
     yaml
 }
+
+/// Every kubectl on the machine: the versioned `kubectl.1.NN` beside the real
+/// kubectl (google-cloud-sdk ships 1.27 to 1.33), else `kubectl` itself. No kubectl
+/// at all is a failure: the exec credential path is only proven by the real client.
+pub fn kubectls() -> Vec<PathBuf> {
+    let kubectl = std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
+        .map(|dir| dir.join("kubectl"))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| panic!("kubectl is not on PATH: the tests run the plugin through real kubectl"));
+    let real = fs::canonicalize(&kubectl).unwrap();
+    let mut versioned: Vec<PathBuf> = fs::read_dir(real.parent().unwrap())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with("kubectl.1."))
+        .collect();
+    versioned.sort_by_key(|p| {
+        let name = p.file_name().unwrap().to_string_lossy().into_owned();
+        name.rsplit('.')
+            .next()
+            .and_then(|minor| minor.parse::<u32>().ok())
+            .unwrap_or(0)
+    });
+    if versioned.is_empty() {
+        assert!(
+            !in_ci(),
+            "CI=true: no versioned kubectl (kubectl.1.NN) beside {}",
+            real.display()
+        );
+        versioned.push(kubectl);
+    }
+    versioned
+}
+
+impl TestEnv {
+    /// Installs the plugin as the README says: the binary and a `kubectl-runai_token`
+    /// link, in a bin directory put first on PATH. Returns the directory.
+    pub fn install_plugin(&mut self) -> PathBuf {
+        let bin = self.dir.path().join("bin");
+        fs::create_dir_all(&bin).unwrap();
+        fs::copy(BIN, bin.join("kubectl-runai-token")).unwrap();
+        std::os::unix::fs::symlink("kubectl-runai-token", bin.join("kubectl-runai_token")).unwrap();
+        self.prepend_path(&bin);
+        bin
+    }
+
+    /// A kubeconfig with one cluster, `runai-test`, for the tenant's API stand-in.
+    pub fn write_cluster(&self, tenant: &Tenant) {
+        use base64::Engine;
+        let ca = base64::engine::general_purpose::STANDARD.encode(&tenant.ca);
+        let server = tenant.kube_url.as_deref().expect("a tenant with kube: true");
+        write_private(
+            &self.kubeconfig(),
+            &format!(
+                "apiVersion: v1\nkind: Config\nclusters:\n- name: runai-test\n  cluster:\n    server: {server}\n    \
+                 certificate-authority-data: {ca}\n"
+            ),
+        );
+    }
+}
