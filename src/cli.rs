@@ -77,6 +77,15 @@ pub enum Command {
     #[command(subcommand)]
     Cache(CacheCommand),
 
+    /// Decode the token's JWT header and claims (no verification)
+    Inspect(InspectArgs),
+
+    /// Call the Run:ai API with the token
+    Api(ApiArgs),
+
+    /// Check everything between the profile and a working kubectl
+    Doctor(DoctorArgs),
+
     /// Print shell completion code
     Completion(CompletionArgs),
 
@@ -154,6 +163,52 @@ pub struct SetupArgs {
     /// Print the resulting kubeconfig instead of writing it
     #[arg(long)]
     pub dry_run: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// Output format
+    #[arg(short, long, value_enum, default_value = "table", value_name = "FORMAT")]
+    pub output: InspectFormat,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum InspectFormat {
+    /// Aligned fields for people
+    Table,
+    /// One JSON object
+    Json,
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  kubectl runai-token api /api/v1/clusters
+  kubectl runai-token api POST /api/v1/org-unit/projects --data @project.json
+  kubectl runai-token api --researcher /researcher/api/v1/projects")]
+pub struct ApiArgs {
+    /// [METHOD] PATH: the HTTP method (default GET, or POST with --data) and the path
+    /// under the API's base URL
+    #[arg(value_name = "ARGS", num_args = 1..=2, required = true)]
+    pub args: Vec<String>,
+
+    /// JSON request body: @FILE, - for stdin, or the JSON itself
+    #[arg(short, long, value_name = "@FILE|-")]
+    pub data: Option<String>,
+
+    /// Extra request header (repeatable), e.g. -H 'Accept: text/csv'
+    #[arg(short = 'H', long = "header", value_name = "NAME: VALUE")]
+    pub headers: Vec<String>,
+
+    /// Call the Researcher API (the profile's researcher-url) whatever `api` says
+    #[arg(long)]
+    pub researcher: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// Also ask the cluster of this kubeconfig context who it thinks you are
+    #[arg(long, value_name = "NAME")]
+    pub context: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -83,6 +83,9 @@ pub fn run(args: impl IntoIterator<Item = OsString>, env: &Env, log: &Log) -> an
         Command::Setup(args) => cmd::setup::run(&ctx, args),
         Command::Profile(command) => cmd::profile::run(&ctx, command),
         Command::Cache(command) => cmd::cache::run(&ctx, command),
+        Command::Inspect(args) => cmd::inspect::run(&ctx, &args),
+        Command::Api(args) => cmd::api::run(&ctx, args),
+        Command::Doctor(args) => cmd::doctor::run(&ctx, &args),
         Command::Completion(args) => {
             let mut buffer = Vec::new();
             clap_complete::generate(args.shell, &mut Cli::command(), "kubectl-runai_token", &mut buffer);

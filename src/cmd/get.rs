@@ -35,7 +35,8 @@ pub fn run(ctx: &Context<'_>, args: &GetArgs) -> anyhow::Result<Exit> {
         min_validity: args.min_validity.0,
     };
     let (token, source) = cache::get_or_fetch(&Cache::new(&paths.cache_dir), &profile, options, ctx.log, now, || {
-        token::fetch_blocking(&profile, &paths.cache_dir, ctx.log, now)
+        let online = token::Online::new(&profile, ctx.log)?;
+        Ok(online.fetch(&profile, &paths.cache_dir, ctx.log, now)?.token)
     })?;
     let text = render(format, exec_version, &profile, &token, source, args.min_validity.0, now);
     output::stdout(&text)?;

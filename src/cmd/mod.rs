@@ -1,7 +1,10 @@
 //! One module per command that outgrew `lib.rs`, and what several of them share.
 
+pub mod api;
 pub mod cache;
+pub mod doctor;
 pub mod get;
+pub mod inspect;
 pub mod profile;
 pub mod setup;
 

@@ -74,6 +74,16 @@ impl AuthMemory {
     }
 }
 
+/// A token fresh from the server, and what `doctor` wants to know about the exchange.
+#[derive(Debug)]
+pub struct Fetched {
+    pub token: Token,
+    /// The endpoint that granted it.
+    pub endpoint: Endpoint,
+    /// The server's `Date` header.
+    pub date: Option<String>,
+}
+
 /// Gets a token for `profile` from the server.
 pub async fn fetch(
     profile: &ResolvedProfile,
@@ -81,7 +91,7 @@ pub async fn fetch(
     memory: &AuthMemory,
     log: &Log,
     now: Timestamp,
-) -> Result<Token, TokenError> {
+) -> Result<Fetched, TokenError> {
     let deadline = Instant::now() + profile.timeout;
     let fixed = match (Generation::from_auth(profile.auth), &profile.token_url) {
         (Some(generation), _) => Some(generation),
@@ -102,7 +112,7 @@ pub async fn fetch(
                 )),
             }),
             Err(Refused::Fatal(err)) => Err(err),
-            Ok(token) => Ok(token),
+            Ok(fetched) => Ok(fetched),
         };
     }
 
@@ -129,11 +139,11 @@ pub async fn fetch(
             endpoint.url
         );
         match attempt(profile, &endpoint, http, log, now, deadline).await {
-            Ok(token) => {
+            Ok(fetched) => {
                 if remembered != Some(generation) {
                     memory.remember(&profile.url, generation, log);
                 }
-                return Ok(token);
+                return Ok(fetched);
             }
             Err(Refused::Absent(reason)) => {
                 log_at!(log, DECISIONS, "auth: auto: {} {reason}: moving on", endpoint.url);
@@ -174,7 +184,7 @@ async fn attempt(
     log: &Log,
     now: Timestamp,
     deadline: Instant,
-) -> Result<Token, Refused> {
+) -> Result<Fetched, Refused> {
     let request = endpoint.request(&profile.client_id, &profile.secret, &profile.scope);
     let unavailable = |detail: String, hint: Option<String>| {
         Refused::Fatal(TokenError::Unavailable {
@@ -192,6 +202,7 @@ async fn attempt(
             log: &request.log_body,
         }),
         retry: true,
+        max_body: crate::token::http::MAX_BODY,
     };
     let response = http.send(outgoing, deadline, log).await.map_err(|err| {
         let hint = match &err {
@@ -241,7 +252,11 @@ async fn attempt(
                     .map(|t| t.to_string())
                     .unwrap_or_else(|| "unknown".into())
             );
-            Ok(token)
+            Ok(Fetched {
+                token,
+                endpoint: endpoint.clone(),
+                date: response.date,
+            })
         }
         Err(Refusal::Absent(reason)) => Err(Refused::Absent(reason)),
         Err(Refusal::Rejected(detail)) => Err(Refused::Fatal(TokenError::Rejected {

@@ -51,8 +51,8 @@ pub enum TransportError {
     Timeout(Duration),
     #[error("cannot be reached: {0}")]
     Connect(String),
-    #[error("answered with a body over 1 MiB")]
-    TooLarge,
+    #[error("answered with a body over {} MiB", .0 / (1024 * 1024))]
+    TooLarge(usize),
     #[error("failed: {0}")]
     Other(String),
 }
@@ -66,6 +66,8 @@ pub struct Outgoing<'a> {
     /// Retry connect errors, 502, 503, 504 and 429 (token requests); `api` calls
     /// are sent once.
     pub retry: bool,
+    /// The largest body accepted ([`MAX_BODY`] for token endpoints).
+    pub max_body: usize,
 }
 
 /// A request body: a token request's (holding the secret, logged redacted) or an
@@ -242,8 +244,9 @@ impl Http {
                 log_at!(log, WIRE, "< {name}: {}", shown_header(name, value));
             }
         }
-        if response.content_length().is_some_and(|len| len > MAX_BODY as u64) {
-            return Err(TransportError::TooLarge);
+        let max = request.max_body;
+        if response.content_length().is_some_and(|len| len > max as u64) {
+            return Err(TransportError::TooLarge(max));
         }
         let mut body = Vec::new();
         while let Some(chunk) = response
@@ -251,8 +254,8 @@ impl Http {
             .await
             .map_err(|e| TransportError::Other(error_chain(&e)))?
         {
-            if body.len() + chunk.len() > MAX_BODY {
-                return Err(TransportError::TooLarge);
+            if body.len() + chunk.len() > max {
+                return Err(TransportError::TooLarge(max));
             }
             body.extend_from_slice(&chunk);
         }

@@ -16,25 +16,49 @@ use crate::profile::{AuthMode, ResolvedProfile, TokenField};
 use crate::secret::{Secret, redact};
 use crate::time::Timestamp;
 
-pub use fetch::{AuthMemory, fetch};
+pub use fetch::{AuthMemory, Fetched, fetch};
 
-/// Builds the HTTP client and a single-threaded runtime, then fetches a token. Only a
-/// cache miss comes here; a hit builds neither.
-pub fn fetch_blocking(
-    profile: &ResolvedProfile,
-    cache_dir: &std::path::Path,
-    log: &crate::output::Log,
-    now: Timestamp,
-) -> anyhow::Result<Token> {
+/// A single-threaded runtime for one command's network work.
+pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     use anyhow::Context;
-    let runtime = tokio::runtime::Builder::new_current_thread()
+    tokio::runtime::Builder::new_current_thread()
         .enable_io()
         .enable_time()
         .build()
-        .context("cannot start the async runtime")?;
-    let http = http::Http::new(&profile.tls, log)?;
-    let memory = AuthMemory::new(cache_dir);
-    Ok(runtime.block_on(fetch(profile, &http, &memory, log, now))?)
+        .context("cannot start the async runtime")
+}
+
+/// What talking to a server needs: a single-threaded async runtime and the HTTP
+/// client for a profile's TLS settings. Built only on a cache miss or for `api` and
+/// `doctor`; a cache hit never builds one.
+pub struct Online {
+    runtime: tokio::runtime::Runtime,
+    pub http: http::Http,
+}
+
+impl Online {
+    pub fn new(profile: &ResolvedProfile, log: &crate::output::Log) -> anyhow::Result<Self> {
+        Ok(Self {
+            runtime: runtime()?,
+            http: http::Http::new(&profile.tls, log)?,
+        })
+    }
+
+    /// Fetches a token from the server (no cache involved).
+    pub fn fetch(
+        &self,
+        profile: &ResolvedProfile,
+        cache_dir: &std::path::Path,
+        log: &crate::output::Log,
+        now: Timestamp,
+    ) -> Result<Fetched, TokenError> {
+        let memory = AuthMemory::new(cache_dir);
+        self.runtime.block_on(fetch(profile, &self.http, &memory, log, now))
+    }
+
+    pub fn block_on<F: std::future::Future>(&self, future: F) -> F::Output {
+        self.runtime.block_on(future)
+    }
 }
 
 /// A token endpoint's wire format.

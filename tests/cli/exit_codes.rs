@@ -270,3 +270,23 @@ fn exit_4_endpoint_unusable() {
     refused.failure(4);
     assert!(refused.error_line().contains("cannot be reached"), "{}", refused.stderr);
 }
+
+#[test]
+fn exit_5_the_api_answers_an_error_status() {
+    let tenant = realm().tenant(TenantSpec::default().endpoints(&["v2"]));
+    let env = TestEnv::new();
+    env.write_profiles(&tenant.profile("acme", ""));
+    let run = env.run(&["api", "/api/v1/status/404"]);
+    assert_eq!(run.code, 5);
+    assert_eq!(run.stdout, "");
+    // The body, then exactly one error line.
+    let lines: Vec<&str> = run.stderr.lines().collect();
+    assert_eq!(lines[0], r#"{"code":404,"message":"status 404"}"#);
+    assert_eq!(
+        lines[1..],
+        [format!(
+            "error: GET {}/api/v1/status/404 answered 404 Not Found",
+            tenant.url
+        )]
+    );
+}

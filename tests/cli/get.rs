@@ -198,3 +198,31 @@ pub fn parse_utc(text: &str) -> i64 {
     let days = era * 146_097 + doe - 719_468;
     days * 86_400 + hh * 3600 + mm * 60 + ss
 }
+
+/// Seconds since the epoch to `2006-01-02T15:04:05Z` (the inverse of [`parse_utc`]).
+pub fn parse_utc_inverse(seconds: i64) -> String {
+    let days = seconds.div_euclid(86_400);
+    let secs = seconds.rem_euclid(86_400);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        secs / 3600,
+        secs % 3600 / 60,
+        secs % 60
+    )
+}
+
+#[test]
+fn utc_helpers_agree() {
+    for text in ["1970-01-01T00:00:00Z", "2006-01-02T15:04:05Z", "2000-02-29T23:59:59Z"] {
+        assert_eq!(parse_utc_inverse(parse_utc(text)), text);
+    }
+}

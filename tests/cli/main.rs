@@ -4,10 +4,13 @@
 
 mod support;
 
+mod api;
 mod auto;
 mod cache;
+mod doctor;
 mod exit_codes;
 mod get;
+mod inspect;
 mod kubectl;
 mod network;
 mod plugin;

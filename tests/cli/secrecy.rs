@@ -46,7 +46,14 @@ fn every_command_at_vvv_on_success() {
         assert_eq!(hit.stdout_json()["source"], "cache");
         assert_clean(&hit, &secret, true);
         for args in [
-            &["cache", "list", "-vvv"][..],
+            &["api", "/api/v1/clusters", "-vvv"][..],
+            &["api", "/api/v1/echo", "--data", "{}", "-vvv"],
+            &["inspect", "-vvv"],
+            &["inspect", "-o", "json", "-vvv"],
+            &["doctor", "-vvv"],
+            &["setup", "-vvv"],
+            &["setup", "--dry-run", "-vvv"],
+            &["cache", "list", "-vvv"],
             &["cache", "clear", "-vvv"],
             &["profile", "list", "-vvv"],
             &["profile", "show", "acme", "-vvv"],
@@ -54,9 +61,14 @@ fn every_command_at_vvv_on_success() {
             &["completion", "bash", "-vvv"],
         ] {
             let run = env.run(args);
-            run.ok();
+            assert!(run.code == 0 || args[0] == "doctor", "{}: {}", run.what, run.stderr);
             assert_clean(&run, &secret, false);
         }
+        let kubeconfig = std::fs::read_to_string(env.kubeconfig()).unwrap();
+        assert!(
+            !kubeconfig.contains(&secret) && !kubeconfig.contains("eyJ"),
+            "{kubeconfig}"
+        );
     }
 }
 
@@ -98,8 +110,20 @@ fn every_failure_at_vvv() {
     run.failure_at_verbosity(2);
     assert_clean(&run, &secret, false);
 
-    // Usage errors.
+    // The API refusing the token, and API calls that cannot be made.
     env.write_profiles(&profile);
+    tenant.faults(json!([{"path": "/api/v1/clusters", "status": 403, "body": format!("{{\"token\":\"{jwt}\"}}")}]));
+    let run = env.run(&["api", "/api/v1/clusters", "-vvv"]);
+    assert_eq!(run.code, 5, "{}", run.stderr);
+    assert_clean(&run, &secret, false);
+    let run = env.run(&["api", "--researcher", "/x", "-vvv"]);
+    run.failure_at_verbosity(2);
+    assert_clean(&run, &secret, false);
+    let run = env.run(&["doctor", "-vvv"]);
+    assert_eq!(run.code, 1, "doctor fails without a plugin link: {}", run.stdout);
+    assert_clean(&run, &secret, false);
+
+    // Usage errors.
     for args in [
         &["get", "-vvv", "-p", "missing"][..],
         &["profile", "show", "nope", "-vvv"],

@@ -3,9 +3,6 @@
 //! starts the test realm (tests/realm, a real OpenID Connect server) once per test
 //! process and gives each test its own tenant.
 
-// Some helpers serve tests of later commands; the allow goes once all are used.
-#![allow(dead_code)]
-
 pub mod http;
 pub mod realm;
 
@@ -15,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-pub use realm::{Tenant, TenantSpec, realm};
+pub use realm::{Tenant, TenantSpec, client, realm};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_kubectl-runai-token");
 

@@ -1,0 +1,364 @@
+//! `doctor`: every check between the profile and a working kubectl (SPEC section 12),
+//! one line each, `ok`, `warn` or `fail`, every `warn` and `fail` with a hint. Exit 1
+//! when a check fails. A failing check never stops the others that do not need it.
+
+use std::path::Path;
+use std::time::{Instant, SystemTime};
+
+use crate::Context;
+use crate::cli::DoctorArgs;
+use crate::cmd::inspect;
+use crate::error::{Exit, Reported, classify};
+use crate::fsutil;
+use crate::kubeconfig;
+use crate::output;
+use crate::paths::Paths;
+use crate::profile::LoadedFile;
+use crate::time::{Timestamp, human_countdown};
+use crate::token::{Online, TokenError, runtime};
+
+/// Past this much, the server's clock and this machine's disagree enough to matter.
+const CLOCK_SKEW_WARN: i64 = 30;
+/// The name kubectl looks for to run `kubectl runai-token`.
+const PLUGIN_COMMAND: &str = "kubectl-runai_token";
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Status {
+    Ok,
+    Warn,
+    Fail,
+}
+
+#[derive(Default)]
+struct Report {
+    lines: Vec<(Status, &'static str, String, Option<String>)>,
+}
+
+impl Report {
+    fn ok(&mut self, check: &'static str, message: impl Into<String>) {
+        self.lines.push((Status::Ok, check, message.into(), None));
+    }
+
+    fn warn(&mut self, check: &'static str, message: impl Into<String>, hint: impl Into<String>) {
+        self.lines
+            .push((Status::Warn, check, message.into(), Some(hint.into())));
+    }
+
+    fn fail(&mut self, check: &'static str, message: impl Into<String>, hint: impl Into<String>) {
+        self.lines
+            .push((Status::Fail, check, message.into(), Some(hint.into())));
+    }
+
+    /// A failed step, its message the error chain, its hint the error's own.
+    fn fail_with(&mut self, check: &'static str, err: &anyhow::Error, fallback: &str) {
+        let (_, hint) = classify(err);
+        self.fail(check, format!("{err:#}"), hint.unwrap_or_else(|| fallback.to_owned()));
+    }
+
+    fn failed(&self) -> usize {
+        self.lines.iter().filter(|l| l.0 == Status::Fail).count()
+    }
+
+    fn render(&self) -> String {
+        let mut out = String::new();
+        for (status, check, message, hint) in &self.lines {
+            let status = match status {
+                Status::Ok => "ok",
+                Status::Warn => "warn",
+                Status::Fail => "fail",
+            };
+            out.push_str(&format!("{status:<5} {check:<15} {message}\n"));
+            if let Some(hint) = hint {
+                out.push_str(&format!("{:<22}hint: {hint}\n", ""));
+            }
+        }
+        out
+    }
+}
+
+pub fn run(ctx: &Context<'_>, args: &DoctorArgs) -> anyhow::Result<Exit> {
+    let mut report = Report::default();
+    match ctx.paths() {
+        Ok(paths) => {
+            check_profile_and_token(ctx, &paths, &mut report);
+            check_kubeconfig(ctx, &paths, &mut report);
+            check_command(ctx, &mut report);
+            if let Some(context) = &args.context {
+                check_context(&paths, context, &mut report);
+            }
+        }
+        Err(err) => report.fail_with("paths", &err, "set HOME, or pass --profiles-file and --cache-dir"),
+    }
+    // The report is what was asked for: stdout, with the redaction of every line.
+    output::stdout(&ctx.log.redact(&report.render()))?;
+    match report.failed() {
+        0 => Ok(Exit::Success),
+        n => Err(Reported {
+            summary: format!("{n} check(s) failed"),
+        }
+        .into()),
+    }
+}
+
+fn check_profile_and_token(ctx: &Context<'_>, paths: &Paths, report: &mut Report) {
+    let file = match LoadedFile::load(&paths.profiles_file) {
+        Ok(file) => file,
+        Err(err) => return report.fail_with("profiles file", &err, "kubectl runai-token profile set NAME ..."),
+    };
+    let count = file.file.profiles.len();
+    let mode = std::fs::metadata(&file.path).map(|m| fsutil::mode(&m)).unwrap_or(0);
+    report.ok(
+        "profiles file",
+        format!(
+            "{}: {count} profile{}, mode {mode:04o}",
+            file.path.display(),
+            if count == 1 { "" } else { "s" }
+        ),
+    );
+    let selected = match file.select(ctx.global.profile.as_deref()) {
+        Ok(profile) => profile,
+        Err(err) => return report.fail_with("profile", &err, "pass --profile NAME"),
+    };
+    let profile = match file.resolve(selected, ctx.env) {
+        Ok(profile) => profile,
+        Err(err) => return report.fail_with("profile", &err, "fix the profile's secret source"),
+    };
+    ctx.log.protect(profile.secret.expose());
+    report.ok(
+        "profile",
+        format!(
+            "{:?}: client {:?}, secret from {}",
+            profile.name, profile.client_id, profile.secret_source
+        ),
+    );
+
+    let online = match Online::new(&profile, ctx.log) {
+        Ok(online) => online,
+        Err(err) => return report.fail_with("token endpoint", &err, "fix the profile's TLS settings"),
+    };
+    let started = Instant::now();
+    let now = Timestamp::now();
+    let result = online.fetch(&profile, &paths.cache_dir, ctx.log, now);
+    let took = started.elapsed().as_millis();
+    let fetched = match result {
+        Ok(fetched) => fetched,
+        Err(err) => {
+            let hint = err.hint().unwrap_or_default();
+            if let TokenError::Rejected { url, .. } = &err {
+                report.ok("token endpoint", format!("{url} answered ({took} ms)"));
+                report.fail("token", err.to_string(), hint);
+            } else {
+                report.fail("token endpoint", err.to_string(), hint);
+            }
+            return;
+        }
+    };
+    report.ok(
+        "token endpoint",
+        format!(
+            "{} speaks auth {} ({took} ms)",
+            fetched.endpoint.url,
+            fetched.endpoint.generation.name()
+        ),
+    );
+
+    let token = &fetched.token;
+    let inspection = inspect::Report::new(&profile, token, now);
+    let expiry = match token.expires_at {
+        Some(at) => format!("expires {at} ({})", human_countdown(now.seconds_until(at))),
+        None => "expiry unknown (it will not be cached)".to_owned(),
+    };
+    let roles = inspection.roles();
+    match inspection.warnings.first() {
+        Some(problem) => report.warn(
+            "token",
+            format!("obtained, {expiry}; {problem}"),
+            format!(
+                "give the application the role {} needs in the Run:ai UI",
+                profile.api.as_str()
+            ),
+        ),
+        None if roles.is_empty() => report.ok("token", format!("obtained, {expiry}; no roles in the token")),
+        None => report.ok(
+            "token",
+            format!(
+                "obtained, {expiry}; roles {} fit api: {}",
+                roles.join(", "),
+                profile.api.as_str()
+            ),
+        ),
+    }
+
+    match fetched.date.as_deref().and_then(|d| httpdate::parse_http_date(d).ok()) {
+        Some(server) => {
+            let local = SystemTime::now();
+            let skew = Timestamp::from_system(server).0 - Timestamp::from_system(local).0;
+            let side = if skew > 0 { "ahead of" } else { "behind" };
+            if skew.abs() > CLOCK_SKEW_WARN {
+                report.warn(
+                    "clock",
+                    format!("the server's clock is {} s {side} this machine's", skew.abs()),
+                    "synchronise this machine's clock (NTP): a skewed clock makes tokens look expired or not yet valid",
+                );
+            } else {
+                report.ok("clock", format!("within {} s of the server's", skew.abs().max(1)));
+            }
+        }
+        None => report.warn(
+            "clock",
+            "the token endpoint sent no Date header",
+            "nothing to do unless tokens look expired early",
+        ),
+    }
+}
+
+fn check_kubeconfig(ctx: &Context<'_>, paths: &Paths, report: &mut Report) {
+    let mut found = 0;
+    for path in &paths.kubeconfigs {
+        let config = match kubeconfig::read_model(path) {
+            Ok(Some(config)) => config,
+            Ok(None) => continue,
+            Err(err) => {
+                report.fail_with("kubeconfig", &err, "fix the file, or take it out of KUBECONFIG");
+                continue;
+            }
+        };
+        for user in kubeconfig::plugin_users(&config) {
+            found += 1;
+            let problem = user_problem(ctx, path, &user, paths);
+            match problem {
+                None => report.ok(
+                    "kubeconfig",
+                    format!(
+                        "user {:?} in {} runs this plugin (profile {:?})",
+                        user.user,
+                        path.display(),
+                        user.profile.as_deref().unwrap_or("default")
+                    ),
+                ),
+                Some((message, hint)) => report.fail("kubeconfig", message, hint),
+            }
+        }
+    }
+    if found == 0 {
+        report.warn(
+            "kubeconfig",
+            "no kubeconfig user runs this plugin",
+            "kubectl runai-token setup --context NAME --cluster CLUSTER",
+        );
+    }
+}
+
+/// Why a kubeconfig user that runs the plugin would fail, if it would.
+fn user_problem(
+    ctx: &Context<'_>,
+    kubeconfig: &Path,
+    user: &kubeconfig::PluginUser,
+    paths: &Paths,
+) -> Option<(String, String)> {
+    let profiles_file = user
+        .profiles_file
+        .as_deref()
+        .map(Path::new)
+        .unwrap_or(&paths.profiles_file);
+    let fix = format!("kubectl runai-token setup --user {} --profile PROFILE", user.user);
+    let loaded = match LoadedFile::load(profiles_file) {
+        Ok(loaded) => loaded,
+        Err(err) => {
+            return Some((
+                format!("user {:?} in {}: {err:#}", user.user, kubeconfig.display()),
+                fix,
+            ));
+        }
+    };
+    if let Err(err) = loaded.select(user.profile.as_deref()) {
+        return Some((
+            format!("user {:?} in {}: {err:#}", user.user, kubeconfig.display()),
+            fix,
+        ));
+    }
+    if ctx.env.which(&user.command).is_none() {
+        return Some((
+            format!(
+                "user {:?} in {} runs {:?}, which is not on PATH",
+                user.user,
+                kubeconfig.display(),
+                user.command
+            ),
+            "install the plugin (kubectl krew install runai-token) or fix the user's command".to_owned(),
+        ));
+    }
+    None
+}
+
+fn check_command(ctx: &Context<'_>, report: &mut Report) {
+    match ctx.env.which(PLUGIN_COMMAND) {
+        Some(path) => report.ok("command", format!("{PLUGIN_COMMAND} is {}: kubectl runai-token works", path.display())),
+        None => report.fail(
+            "command",
+            format!("{PLUGIN_COMMAND} is not on PATH: kubectl runai-token and kubeconfig users cannot find the plugin"),
+            "kubectl krew install runai-token, or link it: ln -s kubectl-runai-token \"$(dirname \"$(command -v kubectl-runai-token)\")/kubectl-runai_token\"",
+        ),
+    }
+}
+
+/// Asks the cluster of `context` who it thinks we are: a SelfSubjectReview through
+/// kube-rs, which runs the context's exec plugin like any client would.
+fn check_context(paths: &Paths, context: &str, report: &mut Report) {
+    use k8s_openapi::api::authentication::v1::SelfSubjectReview;
+    use kube::api::{Api, PostParams};
+    use kube::config::{KubeConfigOptions, Kubeconfig};
+
+    let result = (|| -> anyhow::Result<String> {
+        let mut merged: Option<Kubeconfig> = None;
+        for path in paths.kubeconfigs.iter().filter(|p| p.exists()) {
+            let config = Kubeconfig::read_from(path)
+                .map_err(|err| anyhow::anyhow!("cannot read {}: {}", path.display(), first_line(&err)))?;
+            merged = Some(match merged {
+                Some(first) => first
+                    .merge(config)
+                    .map_err(|err| anyhow::anyhow!("{}", first_line(&err)))?,
+                None => config,
+            });
+        }
+        let merged = merged.ok_or_else(|| anyhow::anyhow!("no kubeconfig file exists"))?;
+        let options = KubeConfigOptions {
+            context: Some(context.to_owned()),
+            ..KubeConfigOptions::default()
+        };
+        runtime()?.block_on(async {
+            let config = kube::Config::from_custom_kubeconfig(merged, &options)
+                .await
+                .map_err(|err| anyhow::anyhow!("{}", first_line(&err)))?;
+            let client = kube::Client::try_from(config).map_err(|err| anyhow::anyhow!("{}", first_line(&err)))?;
+            let reviews: Api<SelfSubjectReview> = Api::all(client);
+            let review = reviews
+                .create(&PostParams::default(), &SelfSubjectReview::default())
+                .await
+                .map_err(|err| anyhow::anyhow!("{}", first_line(&err)))?;
+            let user = review.status.and_then(|s| s.user_info).unwrap_or_default();
+            let groups = user.groups.unwrap_or_default();
+            Ok(format!(
+                "the cluster of context {context:?} says you are {:?}{}",
+                user.username.unwrap_or_default(),
+                if groups.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (groups {})", groups.join(", "))
+                }
+            ))
+        })
+    })();
+    match result {
+        Ok(message) => report.ok("cluster", message),
+        Err(err) => report.fail(
+            "cluster",
+            format!("context {context:?}: {err:#}"),
+            "check the context's cluster and user (kubectl config view --minify --context NAME)",
+        ),
+    }
+}
+
+fn first_line(err: &dyn std::fmt::Display) -> String {
+    err.to_string().lines().next().unwrap_or_default().to_owned()
+}
