@@ -93,20 +93,17 @@ macro_rules! log_at {
 }
 
 /// Writes the requested output to stdout. A closed pipe (`| head`) is not an error.
-pub fn stdout(text: &str) -> io::Result<()> {
-    let mut out = io::stdout().lock();
-    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
-        Err(err) if err.kind() == io::ErrorKind::BrokenPipe => Ok(()),
-        other => other,
-    }
+pub fn stdout(text: &str) -> anyhow::Result<()> {
+    stdout_bytes(text.as_bytes())
 }
 
 /// Writes raw bytes to stdout (`api` passes the body through as it came).
-pub fn stdout_bytes(bytes: &[u8]) -> io::Result<()> {
+pub fn stdout_bytes(bytes: &[u8]) -> anyhow::Result<()> {
     let mut out = io::stdout().lock();
     match out.write_all(bytes).and_then(|()| out.flush()) {
         Err(err) if err.kind() == io::ErrorKind::BrokenPipe => Ok(()),
-        other => other,
+        Err(err) => Err(anyhow::Error::new(err).context("cannot write to stdout")),
+        Ok(()) => Ok(()),
     }
 }
 
