@@ -27,6 +27,8 @@ use crate::token::Token;
 /// Version of the key encoding and of the entry format. Changing either bumps it, so
 /// old entries simply miss.
 pub const FORMAT: u32 = 1;
+/// A cached token with less left than this is renewed (`get --min-validity`).
+pub const DEFAULT_MIN_VALIDITY: Duration = Duration::from_secs(60);
 /// How long a process waits for another one's token request (SPEC section 7).
 pub const LOCK_WAIT: Duration = Duration::from_secs(10);
 const ENTRY_SUFFIX: &str = ".json";
@@ -118,7 +120,7 @@ impl Entry {
     }
 }
 
-/// How `get` uses the cache.
+/// How a command uses the cache.
 #[derive(Clone, Copy, Debug)]
 pub struct Options {
     /// Skip a cached token and replace it.
@@ -127,6 +129,17 @@ pub struct Options {
     pub no_cache: bool,
     /// A cached token with less left than this is renewed.
     pub min_validity: Duration,
+}
+
+impl Default for Options {
+    /// Read and write the cache; renew within [`DEFAULT_MIN_VALIDITY`].
+    fn default() -> Self {
+        Self {
+            force_refresh: false,
+            no_cache: false,
+            min_validity: DEFAULT_MIN_VALIDITY,
+        }
+    }
 }
 
 /// Where a token came from.
@@ -234,12 +247,50 @@ impl Cache {
         Ok(entries)
     }
 
+    /// Deletes every file the plugin keeps here: entries, lock files, temporary files
+    /// left by a crash, and remembered endpoints. Files named otherwise stay, since
+    /// the directory may be one the user shares with other things.
+    pub fn clear_all(&self) -> std::io::Result<usize> {
+        let mut removed = 0;
+        for (dir, hex_len) in [(self.dir.clone(), 64), (self.dir.join("endpoints"), 32)] {
+            let items = match fs::read_dir(&dir) {
+                Ok(items) => items,
+                Err(err) if err.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(err) => return Err(err),
+            };
+            for item in items {
+                let path = item?.path();
+                let name = path
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                if path.is_file() && is_own_file(&name, hex_len) {
+                    fs::remove_file(&path)?;
+                    removed += usize::from(name.ends_with(ENTRY_SUFFIX) && hex_len == 64);
+                }
+            }
+        }
+        Ok(removed)
+    }
+
     /// Removes an entry and its lock file.
     pub fn remove(&self, entry_path: &Path) -> std::io::Result<()> {
         fs::remove_file(entry_path)?;
         let _ = fs::remove_file(entry_path.with_extension("lock"));
         Ok(())
     }
+}
+
+/// `<hex>.json`, `<hex>.lock`, or a temporary `.<hex>.json.<pid>-<nanos>.tmp`, with
+/// `hex_len` lowercase hex digits: the names this module and `fsutil` create.
+fn is_own_file(name: &str, hex_len: usize) -> bool {
+    let hex_name = |stem: &str| stem.len() == hex_len && stem.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+    if let Some(temp) = name.strip_prefix('.').and_then(|n| n.strip_suffix(".tmp")) {
+        return temp.split_once(".json.").is_some_and(|(stem, _)| hex_name(stem));
+    }
+    [ENTRY_SUFFIX, ".lock"]
+        .iter()
+        .any(|suffix| name.strip_suffix(suffix).is_some_and(hex_name))
 }
 
 /// A token for `profile`: from the cache when a fresh one is there, else from `fetch`
@@ -276,6 +327,7 @@ pub fn get_or_fetch(
         return Ok((fetch()?, Source::Server));
     }
     let lock_path = cache.lock_path(&key);
+    let waiting = std::time::Instant::now();
     let _lock = match fsutil::lock(&lock_path, LOCK_WAIT) {
         Ok(Some(lock)) => lock,
         Ok(None) => {
@@ -298,7 +350,9 @@ pub fn get_or_fetch(
             return Ok((fetch()?, Source::Server));
         }
     };
-    // Another process may have fetched while this one waited for the lock.
+    // Another process may have fetched while this one waited for the lock; the wait
+    // counts against what is left of that token.
+    let now = now.plus(waiting.elapsed());
     if !options.force_refresh
         && let Some(entry) = cache.read(&key, now, options.min_validity, log)
     {
@@ -329,25 +383,10 @@ pub fn get_or_fetch(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::profile::{Api, AuthMode, SecretSource, TlsSettings, TokenField};
+    use crate::profile::{Api, AuthMode, TokenField};
 
     fn profile() -> ResolvedProfile {
-        ResolvedProfile {
-            name: "acme".into(),
-            url: "https://acme.run.ai".into(),
-            api: Api::Admin,
-            researcher_url: None,
-            auth: AuthMode::Auto,
-            realm: None,
-            token_url: None,
-            client_id: "ci-bot".into(),
-            secret: Secret::new("s3cret".into()),
-            secret_source: SecretSource::Inline,
-            token_field: TokenField::AccessToken,
-            scope: "openid".into(),
-            tls: TlsSettings::default(),
-            timeout: Duration::from_secs(30),
-        }
+        ResolvedProfile::example()
     }
 
     fn token(expires_at: Option<i64>) -> Token {
@@ -468,6 +507,50 @@ mod tests {
             Timestamp(9_500),
             "--no-cache writes nothing"
         );
+    }
+
+    #[test]
+    fn clear_all_deletes_only_the_plugins_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::new(dir.path());
+        get_or_fetch(&cache, &profile(), OPTIONS, &Log::default(), Timestamp(1_000), || {
+            Ok(token(Some(5_000)))
+        })
+        .unwrap();
+        let key = Key::for_profile(&profile());
+        let others = [
+            "notes.json",
+            "x.lock",
+            "build.tmp",
+            &format!("{}.json.bak", key.as_str()),
+        ];
+        for other in others {
+            fs::write(dir.path().join(other), b"keep").unwrap();
+        }
+        fs::write(dir.path().join(format!(".{}.json.12-34.tmp", key.as_str())), b"").unwrap();
+        fs::create_dir_all(dir.path().join("endpoints")).unwrap();
+        fs::write(
+            dir.path()
+                .join("endpoints")
+                .join(format!("{}.json", &key.as_str()[..32])),
+            b"{}",
+        )
+        .unwrap();
+        fs::write(dir.path().join("endpoints").join("mine.json"), b"keep").unwrap();
+        assert_eq!(cache.clear_all().unwrap(), 1);
+        let mut left: Vec<String> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        let mut expected: Vec<String> = others
+            .iter()
+            .map(|s| s.to_string())
+            .chain(["endpoints".to_owned()])
+            .collect();
+        expected.sort();
+        assert_eq!(left, expected);
+        assert!(dir.path().join("endpoints").join("mine.json").exists());
     }
 
     #[test]

@@ -55,23 +55,13 @@ impl FromStr for ExecApiVersion {
 }
 
 /// What client-go passes in `KUBERNETES_EXEC_INFO`: an `ExecCredential` with a
-/// `spec` and never a `status`.
+/// `spec` (`interactive`, and `cluster` with provideClusterInfo) and never a `status`.
+/// Only the version matters here: the plugin never prompts and needs no cluster.
 #[derive(Debug, Deserialize)]
 struct ExecInfo {
     #[serde(rename = "apiVersion")]
     api_version: Option<String>,
     kind: Option<String>,
-    #[serde(default)]
-    #[allow(dead_code)] // read for validation of the shape only
-    spec: Option<ExecInfoSpec>,
-}
-
-#[derive(Debug, Deserialize)]
-struct ExecInfoSpec {
-    /// Always present from client-go; this plugin never prompts either way.
-    #[serde(default)]
-    #[allow(dead_code)]
-    interactive: bool,
 }
 
 /// The apiVersion to answer with, from `KUBERNETES_EXEC_INFO`.

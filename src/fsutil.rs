@@ -38,6 +38,13 @@ pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
         #[cfg(not(unix))]
         let _ = mode;
         let mut file = options.open(&temp)?;
+        // The umask may have taken bits off `mode` (a 0664 kubeconfig would come back
+        // 0644); the file is not visible under its name yet, so set it exactly.
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            file.set_permissions(fs::Permissions::from_mode(mode))?;
+        }
         file.write_all(bytes)?;
         file.sync_all()?;
         drop(file);

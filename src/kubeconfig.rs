@@ -102,9 +102,11 @@ pub fn choose_file(explicit: Option<&Path>, list: &[PathBuf], user: &str) -> any
             return Ok(path.clone());
         }
     }
-    list.first()
-        .cloned()
-        .ok_or_else(|| config_error!("no kubeconfig file to edit"))
+    list.first().cloned().ok_or_else(|| {
+        ConfigError::new("no kubeconfig file to edit: HOME is not set")
+            .with_hint("pass --kubeconfig PATH, or set KUBECONFIG")
+            .into()
+    })
 }
 
 /// Parses `path` with kube-rs's model; `None` when it does not exist.
@@ -248,7 +250,8 @@ pub fn update(path: &Path, apply: impl FnOnce(&str) -> anyhow::Result<Outcome>) 
     if let Some(dir) = target.parent().filter(|d| !d.as_os_str().is_empty()) {
         fsutil::create_private_dir(dir).map_err(|err| config_error!("cannot create {}: {err}", dir.display()))?;
     }
-    let _lock = KubeconfigLock::acquire(&target)?;
+    // client-go locks the path it was given, not a symlink's target: so do we.
+    let _lock = KubeconfigLock::acquire(path)?;
     let (text, mode) = match fs::read_to_string(&target) {
         Ok(text) => {
             let metadata =

@@ -63,9 +63,10 @@ impl Context<'_> {
 
 /// Parses `args` and runs the command. Errors are returned for `main` to print.
 pub fn run(args: impl IntoIterator<Item = OsString>, env: &Env, log: &Log) -> anyhow::Result<Exit> {
-    let cli = match Cli::try_parse_from(args) {
+    let args: Vec<OsString> = args.into_iter().collect();
+    let cli = match Cli::try_parse_from(&args) {
         Ok(cli) => cli,
-        Err(err) => return clap_outcome(err),
+        Err(err) => return clap_outcome(err, &args),
     };
     log.set_level(cli.global.verbose);
     let Some(command) = cli.command else {
@@ -111,18 +112,48 @@ pub fn version_line() -> String {
 
 /// `--help` and `--version` print to stdout and succeed; every other clap error
 /// becomes one `error:` line (exit 2) with clap's tip or the valid values as hint.
-fn clap_outcome(err: clap::Error) -> anyhow::Result<Exit> {
+fn clap_outcome(err: clap::Error, args: &[OsString]) -> anyhow::Result<Exit> {
     use clap::error::{ContextKind, ContextValue, ErrorKind};
     match err.kind() {
         ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
             output::stdout(&err.render().to_string())?;
             return Ok(Exit::Success);
         }
+        ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            // `kubectl runai-token profile`: name the commands it takes.
+            let mut command = Cli::command();
+            let mut path = vec!["kubectl runai-token".to_owned()];
+            for word in args
+                .iter()
+                .skip(1)
+                .filter_map(|a| a.to_str())
+                .filter(|a| !a.starts_with('-'))
+            {
+                let Some(sub) = command.find_subcommand(word).cloned() else {
+                    break;
+                };
+                path.push(word.to_owned());
+                command = sub;
+            }
+            let names: Vec<String> = command.get_subcommands().map(|c| c.get_name().to_owned()).collect();
+            return Err(
+                ConfigError::new(format!("{} needs a command: {}", path.join(" "), names.join(", ")))
+                    .with_hint(format!("{} --help", path.join(" ")))
+                    .into(),
+            );
+        }
         _ => {}
     }
     let rendered = err.render().to_string();
-    let first = rendered.lines().next().unwrap_or("invalid arguments");
-    let message = first.strip_prefix("error: ").unwrap_or(first).to_owned();
+    let mut lines = rendered.lines();
+    let first = lines.next().unwrap_or("invalid arguments");
+    let mut message = first.strip_prefix("error: ").unwrap_or(first).to_owned();
+    if message.ends_with(':') {
+        // clap lists what it means on the next lines ("required arguments were not
+        // provided:\n  <ARGS>..."): keep them on the one error line.
+        let listed: Vec<&str> = lines.take_while(|l| !l.trim().is_empty()).map(str::trim).collect();
+        message = format!("{message} {}", listed.join(", "));
+    }
     let mut hints = Vec::new();
     if let Some(ContextValue::Strings(valid)) = err.get(ContextKind::ValidValue) {
         hints.push(format!("possible values: {}", valid.join(", ")));

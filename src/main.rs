@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use runai_token::error::{Exit, classify, is_reported};
+use runai_token::error::{classify, is_reported};
 use runai_token::output::{Log, report_error};
 use runai_token::paths::Env;
 
@@ -15,11 +15,7 @@ fn main() -> ExitCode {
             if !is_reported(&err) {
                 report_error(&log, &format!("{err:#}"), hint.as_deref());
             }
-            if exit == Exit::Success {
-                Exit::Failure.into()
-            } else {
-                exit.into()
-            }
+            exit.into()
         }
     }
 }

@@ -117,6 +117,30 @@ pub fn stderr_bytes(bytes: &[u8]) -> io::Result<()> {
     err.flush()
 }
 
+/// Left-aligned columns separated by three spaces, like kubectl's tables.
+pub fn table<const N: usize>(rows: &[[String; N]]) -> String {
+    let mut widths = [0usize; N];
+    for row in rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    for row in rows {
+        let mut line = String::new();
+        for (i, cell) in row.iter().enumerate() {
+            if i + 1 == N {
+                line.push_str(cell);
+            } else {
+                line.push_str(&format!("{cell:<width$}   ", width = widths[i]));
+            }
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
 /// `main`'s error report: `error: ...` and an optional `hint: ...`, redacted.
 pub fn report_error(log: &Log, message: &str, hint: Option<&str>) {
     // One line, whatever a library put in its message.
@@ -143,6 +167,12 @@ mod tests {
         log.protect("s3cr3t-value");
         log.protect("abc"); // too short to be a secret worth matching
         assert_eq!(log.redact("got s3cr3t-value and abc"), "got [redacted] and abc");
+    }
+
+    #[test]
+    fn tables_align() {
+        let rows = [["A".to_owned(), "BB".to_owned()], ["ccc".to_owned(), "d".to_owned()]];
+        assert_eq!(table(&rows), "A     BB\nccc   d\n");
     }
 
     #[test]

@@ -103,7 +103,7 @@ pub struct Paths {
     pub profiles_file: PathBuf,
     /// The token cache directory (created on first write, mode 0700).
     pub cache_dir: PathBuf,
-    /// `$KUBECONFIG` split, or `~/.kube/config` alone.
+    /// `$KUBECONFIG` split, or `~/.kube/config` alone; empty without either.
     pub kubeconfigs: Vec<PathBuf>,
 }
 
@@ -113,15 +113,16 @@ impl Paths {
     /// `RUNAI_PROFILES_FILE` and `RUNAI_TOKEN_CACHE_DIR`).
     pub fn resolve(profiles_file: Option<&Path>, cache_dir: Option<&Path>, env: &Env) -> anyhow::Result<Self> {
         let home = env.home();
+        // The home directory is needed only for a default that uses it.
         let no_home = || config_error!("cannot find the home directory: HOME is not set");
         let kubeconfigs = match env.kubeconfig_list() {
             list if !list.is_empty() => list,
-            _ => vec![home.as_ref().ok_or_else(no_home)?.join(".kube").join("config")],
+            _ => home.iter().map(|h| h.join(".kube").join("config")).collect(),
         };
         let profiles_file = match profiles_file {
             Some(path) => absolute(path)?,
             None => {
-                let first = absolute(&kubeconfigs[0])?;
+                let first = absolute(kubeconfigs.first().ok_or_else(no_home)?)?;
                 first.parent().unwrap_or(Path::new("/")).join("runai-profiles.yaml")
             }
         };
@@ -183,34 +184,32 @@ pub fn expand(text: &str, base: &Path, env: &Env) -> Result<PathBuf, String> {
     } else {
         text
     };
-    let mut chars = rest.char_indices().peekable();
-    while let Some((index, c)) = chars.next() {
-        if c != '$' {
-            expanded.push(c);
-            continue;
-        }
-        let (name, skip) = if rest[index + 1..].starts_with('{') {
-            let end = rest[index + 2..]
-                .find('}')
-                .ok_or_else(|| format!("unclosed ${{ in {text:?}"))?;
-            (&rest[index + 2..index + 2 + end], end + 2)
-        } else {
-            let tail = &rest[index + 1..];
-            let end = tail
-                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-                .unwrap_or(tail.len());
-            (&tail[..end], end)
+    let mut rest = rest;
+    while let Some(dollar) = rest.find('$') {
+        expanded.push_str(&rest[..dollar]);
+        let after = &rest[dollar + 1..];
+        let (name, consumed) = match after.strip_prefix('{') {
+            Some(braced) => {
+                let end = braced.find('}').ok_or_else(|| format!("unclosed ${{ in {text:?}"))?;
+                (&braced[..end], end + 2)
+            }
+            None => {
+                let end = after
+                    .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                    .unwrap_or(after.len());
+                (&after[..end], end)
+            }
         };
         if name.is_empty() {
             expanded.push('$');
+            rest = after;
             continue;
         }
         let value = env.var(name).ok_or_else(|| format!("${name} is not set"))?;
         expanded.push_str(&value);
-        for _ in 0..skip {
-            chars.next();
-        }
+        rest = &after[consumed..];
     }
+    expanded.push_str(rest);
     let path = PathBuf::from(expanded);
     Ok(if path.is_absolute() {
         path
@@ -255,6 +254,9 @@ mod tests {
         // Everything given explicitly: no home needed.
         let env = Env::from_pairs([("KUBECONFIG", "/k/config")]);
         assert!(Paths::resolve(None, Some(Path::new("/c")), &env).is_ok());
+        let none = Env::from_pairs([]);
+        let paths = Paths::resolve(Some(Path::new("/p.yaml")), Some(Path::new("/c")), &none).unwrap();
+        assert!(paths.kubeconfigs.is_empty());
     }
 
     #[test]
@@ -269,5 +271,9 @@ mod tests {
         assert_eq!(expand("../s/a", base, &env).unwrap(), PathBuf::from("/etc/s/a"));
         assert_eq!(expand("a$", base, &env).unwrap(), PathBuf::from("/etc/kube/a$"));
         assert_eq!(expand("$NOPE/x", base, &env).unwrap_err(), "$NOPE is not set");
+        assert_eq!(
+            expand("/x/${N}é/ü$N", base, &env).unwrap(),
+            PathBuf::from("/x/boté/übot")
+        );
     }
 }

@@ -246,6 +246,30 @@ impl ResolvedProfile {
     }
 }
 
+#[cfg(test)]
+impl ResolvedProfile {
+    /// A resolved profile for unit tests: `acme` at https://acme.run.ai, client
+    /// `ci-bot`, secret `s3cret`, every other key at its default.
+    pub fn example() -> Self {
+        Self {
+            name: "acme".into(),
+            url: "https://acme.run.ai".into(),
+            api: Api::Admin,
+            researcher_url: None,
+            auth: AuthMode::Auto,
+            realm: None,
+            token_url: None,
+            client_id: "ci-bot".into(),
+            secret: Secret::new("s3cret".into()),
+            secret_source: SecretSource::Inline,
+            token_field: TokenField::AccessToken,
+            scope: DEFAULT_SCOPE.into(),
+            tls: TlsSettings::default(),
+            timeout: DEFAULT_TIMEOUT,
+        }
+    }
+}
+
 /// A profiles file as read from disk: the model, its path and its text (for lines).
 #[derive(Debug)]
 pub struct LoadedFile {
@@ -388,7 +412,7 @@ impl LoadedFile {
             }
             None => None,
         };
-        let (secret, secret_source) = self.load_secret(profile, env, base, &at)?;
+        let (secret, secret_source) = self.load_secret(profile, env, base, checked.timeout, &at)?;
         Ok(ResolvedProfile {
             name: profile.name.clone(),
             url: checked.url,
@@ -416,6 +440,7 @@ impl LoadedFile {
         profile: &Profile,
         env: &Env,
         base: &Path,
+        timeout: Duration,
         at: &dyn Fn(&str) -> String,
     ) -> anyhow::Result<(Secret<String>, SecretSource)> {
         let sources = profile.secret_sources();
@@ -460,7 +485,7 @@ impl LoadedFile {
             (value, SecretSource::Env(name.clone()))
         } else if let Some(argv) = &profile.client_secret_command {
             (
-                run_secret_command(argv).map_err(|e| e.context(at("client-secret-command")))?,
+                run_secret_command(argv, timeout).map_err(|e| e.context(at("client-secret-command")))?,
                 SecretSource::Command(argv.clone()),
             )
         } else {
@@ -726,7 +751,19 @@ fn key_line(text: &str, name: &str, key: &str) -> Option<usize> {
 
 /// `https://`, or `http://` to a loopback host. Returns the URL without trailing `/`.
 fn check_url(text: &str) -> Result<String, String> {
-    let url = reqwest::Url::parse(text).map_err(|err| format!("{text:?} is not a URL: {err}"))?;
+    // Checked first, and never quoted: a password in a URL must not reach an error.
+    let shown = match text
+        .split_once("://")
+        .and_then(|(scheme, rest)| rest.split_once('@').map(|(_, host)| (scheme, host)))
+    {
+        Some((scheme, host)) => format!("{scheme}://{host}"),
+        None => text.to_owned(),
+    };
+    let url = reqwest::Url::parse(text).map_err(|err| format!("{shown:?} is not a URL: {err}"))?;
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(format!("{shown:?} must not contain credentials"));
+    }
+    let text = shown.as_str();
     let loopback = match url.host() {
         Some(url::Host::Domain(domain)) => domain.eq_ignore_ascii_case("localhost"),
         Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
@@ -746,9 +783,6 @@ fn check_url(text: &str) -> Result<String, String> {
     if url.query().is_some() || url.fragment().is_some() {
         return Err(format!("{text:?} must not have a query or fragment"));
     }
-    if !url.username().is_empty() || url.password().is_some() {
-        return Err("must not contain credentials".to_owned());
-    }
     Ok(text.trim_end_matches('/').to_owned())
 }
 
@@ -767,26 +801,65 @@ fn read_secret_file(path: &Path) -> anyhow::Result<String> {
     fs::read_to_string(path).map_err(|err| config_error!("cannot read {}: {err}", path.display()))
 }
 
-fn run_secret_command(argv: &[String]) -> anyhow::Result<String> {
+/// Runs `argv` without a shell and returns its stdout, waiting at most `timeout` (a
+/// password manager waiting for a touch must not hang every kubectl command).
+fn run_secret_command(argv: &[String], timeout: Duration) -> anyhow::Result<String> {
+    use std::io::Read;
     let (program, args) = argv
         .split_first()
         .ok_or_else(|| config_error!("the command is empty"))?;
-    let output = Command::new(program)
+    let mut child = Command::new(program)
         .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .output()
+        .spawn()
         .map_err(|err| config_error!("cannot run {program:?}: {err}"))?;
-    let stdout = String::from_utf8(output.stdout)
-        .map_err(|_| config_error!("{program:?} printed a secret that is not UTF-8"))?;
-    if !output.status.success() {
-        let stderr = String::from_utf8_lossy(&output.stderr);
+    let read_all = |pipe: Option<Box<dyn Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            if let Some(mut pipe) = pipe {
+                let _ = pipe.read_to_end(&mut bytes);
+            }
+            bytes
+        })
+    };
+    let stdout = read_all(child.stdout.take().map(|p| Box::new(p) as Box<dyn Read + Send>));
+    let stderr = read_all(child.stderr.take().map(|p| Box::new(p) as Box<dyn Read + Send>));
+    let deadline = std::time::Instant::now() + timeout;
+    // Polls from 0.2 ms up to 20 ms: a fast command costs little extra wall time.
+    let mut pause = Duration::from_micros(200);
+    let status = loop {
+        if let Some(status) = child
+            .try_wait()
+            .map_err(|err| config_error!("waiting for {program:?}: {err}"))?
+        {
+            break status;
+        }
+        if std::time::Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(config_error!(
+                "{program:?} did not finish within {}",
+                GoDuration(timeout)
+            ));
+        }
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(Duration::from_millis(20));
+    };
+    let stdout = stdout.join().unwrap_or_default();
+    let stderr = stderr.join().unwrap_or_default();
+    let stdout =
+        String::from_utf8(stdout).map_err(|_| config_error!("{program:?} printed a secret that is not UTF-8"))?;
+    if !status.success() {
         // The command's stderr is quoted to help the user; anything it printed on
-        // stdout (a secret, perhaps) is scrubbed from it.
-        let stderr = redact(stderr.trim(), &[stdout.trim()]);
+        // stdout (a secret, perhaps), whole or line by line, is scrubbed from it.
+        let printed: Vec<&str> = std::iter::once(stdout.trim())
+            .chain(stdout.lines().map(str::trim))
+            .collect();
+        let stderr = redact(String::from_utf8_lossy(&stderr).trim(), &printed);
         let stderr: String = stderr.chars().take(300).collect();
-        return Err(config_error!("{program:?} failed ({}): {stderr:?}", output.status));
+        return Err(config_error!("{program:?} failed ({status}): {stderr:?}"));
     }
     Ok(stdout)
 }
@@ -910,6 +983,11 @@ profiles:
         for bad in ["http://10.0.0.1", "ftp://x", "https://u:p@x", "nope", "https://x/?a=b"] {
             assert!(check_url(bad).is_err(), "{bad}");
         }
+        // Credentials in a URL are refused without being quoted.
+        assert_eq!(
+            check_url("https://u:hunter22@x/?q=1").unwrap_err(),
+            "\"https://x/?q=1\" must not contain credentials"
+        );
     }
 
     #[test]
@@ -973,6 +1051,43 @@ profiles:
             format!("{err:#}").ends_with("failed (exit status: 3): \"nope\""),
             "{err:#}"
         );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_secret_command_is_bounded_and_scrubbed() {
+        let slow = loaded(
+            "profiles:\n- name: a\n  url: https://x\n  client-id: c\n  timeout: 200ms\n  client-secret-command: [sleep, '5']\n",
+        );
+        let started = std::time::Instant::now();
+        let err = slow.resolve(slow.find("a").unwrap(), &Env::from_pairs([])).unwrap_err();
+        assert!(
+            format!("{err:#}").ends_with("\"sleep\" did not finish within 200ms"),
+            "{err:#}"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(4),
+            "the command was killed at the timeout"
+        );
+        let leaky = loaded(
+            "profiles:\n- name: a\n  url: https://x\n  client-id: c\n  client-secret-command: [sh, -c, 'printf \"line1\\nsecret-two\\n\"; echo secret-two >&2; exit 1']\n",
+        );
+        let err = leaky
+            .resolve(leaky.find("a").unwrap(), &Env::from_pairs([]))
+            .unwrap_err();
+        assert!(
+            format!("{err:#}").ends_with("failed (exit status: 1): \"[redacted]\""),
+            "{err:#}"
+        );
+    }
+
+    #[test]
+    fn credentials_in_urls_are_refused_unquoted() {
+        assert_eq!(
+            check_url("https://u:hunter22@x/?q=1").unwrap_err(),
+            "\"https://x/?q=1\" must not contain credentials"
+        );
+        assert!(!check_url("https://u:hunter22@[bad").unwrap_err().contains("hunter22"));
     }
 
     #[test]

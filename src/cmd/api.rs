@@ -3,10 +3,10 @@
 //! exits 5. A 401 with a cached token renews the token once and retries.
 
 use std::io::Read;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use crate::Context;
-use crate::cache::{self, Cache, Source};
+use crate::cache::{self, Source};
 use crate::cli::ApiArgs;
 use crate::config_error;
 use crate::error::{ApiStatusError, ConfigError, Exit};
@@ -37,16 +37,12 @@ pub fn run(ctx: &Context<'_>, args: ApiArgs) -> anyhow::Result<Exit> {
     let url = format!("{base}{}", call.path);
 
     let online = Online::new(&profile, ctx.log)?;
-    let cache = Cache::new(&paths.cache_dir);
     let token = |force_refresh| {
         let options = cache::Options {
             force_refresh,
-            no_cache: false,
-            min_validity: Duration::from_secs(60),
+            ..cache::Options::default()
         };
-        cache::get_or_fetch(&cache, &profile, options, ctx.log, now, || {
-            Ok(online.fetch(&profile, &paths.cache_dir, ctx.log, now)?.token)
-        })
+        super::cached_token(ctx, &paths, &profile, options, now, Some(&online))
     };
     let (first, source) = token(false)?;
     let mut response = send(&online, &call, &url, &first, &profile, ctx)?;

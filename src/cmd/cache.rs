@@ -1,15 +1,12 @@
 //! `cache list` (profile, endpoint, expiry; never a token) and `cache clear [--all]`.
 
-use std::fs;
-
 use anyhow::Context as _;
 
 use crate::Context;
 use crate::cache::Cache;
 use crate::cli::{CacheClearArgs, CacheCommand};
-use crate::cmd::profile::table;
 use crate::error::Exit;
-use crate::output;
+use crate::output::{self, table};
 use crate::profile::LoadedFile;
 use crate::time::{Timestamp, human_countdown};
 
@@ -44,8 +41,9 @@ pub fn run(ctx: &Context<'_>, command: CacheCommand) -> anyhow::Result<Exit> {
         }
         CacheCommand::Clear(CacheClearArgs { all }) => {
             let (removed, whose) = if all {
-                let count = entries.len();
-                clear_all(&cache)?;
+                let count = cache
+                    .clear_all()
+                    .with_context(|| format!("cannot clear the cache directory {}", paths.cache_dir.display()))?;
                 (count, String::new())
             } else {
                 let file = LoadedFile::load(&paths.profiles_file)?;
@@ -64,20 +62,4 @@ pub fn run(ctx: &Context<'_>, command: CacheCommand) -> anyhow::Result<Exit> {
         }
     }
     Ok(Exit::Success)
-}
-
-/// Deletes every file the plugin keeps in the cache directory: entries, lock files,
-/// leftover temporary files and remembered endpoints. Files it does not know stay.
-fn clear_all(cache: &Cache) -> anyhow::Result<()> {
-    let ours = |name: &str| name.ends_with(".json") || name.ends_with(".lock") || name.ends_with(".tmp");
-    for dir in [cache.dir().to_owned(), cache.dir().join("endpoints")] {
-        let Ok(items) = fs::read_dir(&dir) else { continue };
-        for item in items {
-            let path = item?.path();
-            if path.is_file() && path.file_name().is_some_and(|n| ours(&n.to_string_lossy())) {
-                fs::remove_file(&path).with_context(|| format!("cannot delete {}", path.display()))?;
-            }
-        }
-    }
-    Ok(())
 }

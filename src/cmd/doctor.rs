@@ -124,6 +124,16 @@ fn check_profile_and_token(ctx: &Context<'_>, paths: &Paths, report: &mut Report
         Err(err) => return report.fail_with("profile", &err, "fix the profile's secret source"),
     };
     ctx.log.protect(profile.secret.expose());
+    if profile.tls.insecure_skip_verify {
+        report.warn(
+            "tls",
+            format!(
+                "profile {:?} has insecure-skip-tls-verify: certificates are not verified",
+                profile.name
+            ),
+            "remove insecure-skip-tls-verify and set certificate-authority to the server's CA",
+        );
+    }
     report.ok(
         "profile",
         format!(

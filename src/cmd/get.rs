@@ -5,14 +5,14 @@ use serde::Serialize;
 use std::time::Duration;
 
 use crate::Context;
-use crate::cache::{self, Cache, Source};
+use crate::cache::{self, Source};
 use crate::cli::{GetArgs, OutputFormat};
 use crate::error::Exit;
 use crate::exec_credential::{self, ExecApiVersion};
 use crate::output;
 use crate::profile::ResolvedProfile;
 use crate::time::Timestamp;
-use crate::token::{self, Token};
+use crate::token::Token;
 
 pub fn run(ctx: &Context<'_>, args: &GetArgs) -> anyhow::Result<Exit> {
     let now = Timestamp::now();
@@ -23,9 +23,11 @@ pub fn run(ctx: &Context<'_>, args: &GetArgs) -> anyhow::Result<Exit> {
     } else {
         OutputFormat::Token
     });
-    let exec_version = match &exec_info {
-        Some(info) => exec_credential::version_from_exec_info(info)?,
-        None => args.exec_api_version.unwrap_or_default(),
+    // KUBERNETES_EXEC_INFO matters only to the ExecCredential: `-o token` inside an
+    // exec plugin's environment must not fail on it.
+    let exec_version = match (&exec_info, format) {
+        (Some(info), OutputFormat::ExecCredential) => exec_credential::version_from_exec_info(info)?,
+        _ => args.exec_api_version.unwrap_or_default(),
     };
     let paths = ctx.paths()?;
     let profile = super::resolve_profile(ctx, &paths)?;
@@ -34,10 +36,7 @@ pub fn run(ctx: &Context<'_>, args: &GetArgs) -> anyhow::Result<Exit> {
         no_cache: args.no_cache,
         min_validity: args.min_validity.0,
     };
-    let (token, source) = cache::get_or_fetch(&Cache::new(&paths.cache_dir), &profile, options, ctx.log, now, || {
-        let online = token::Online::new(&profile, ctx.log)?;
-        Ok(online.fetch(&profile, &paths.cache_dir, ctx.log, now)?.token)
-    })?;
+    let (token, source) = super::cached_token(ctx, &paths, &profile, options, now, None)?;
     let text = render(format, exec_version, &profile, &token, source, args.min_validity.0, now);
     output::stdout(&text)?;
     Ok(Exit::Success)
@@ -116,26 +115,11 @@ fn shell_quote(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::profile::{Api, AuthMode, SecretSource, TlsSettings, TokenField};
+    use crate::profile::Api;
     use crate::secret::Secret;
 
     fn fixture() -> (ResolvedProfile, Token) {
-        let profile = ResolvedProfile {
-            name: "acme".into(),
-            url: "https://acme.run.ai".into(),
-            api: Api::Admin,
-            researcher_url: None,
-            auth: AuthMode::Auto,
-            realm: None,
-            token_url: None,
-            client_id: "c".into(),
-            secret: Secret::new("s".into()),
-            secret_source: SecretSource::Inline,
-            token_field: TokenField::AccessToken,
-            scope: "openid".into(),
-            tls: TlsSettings::default(),
-            timeout: std::time::Duration::from_secs(30),
-        };
+        let profile = ResolvedProfile::example();
         let token = Token {
             value: Secret::new("T'k".into()),
             token_type: "Bearer".into(),

@@ -2,37 +2,24 @@
 //! expiry, its roles, and a warning when the roles do not fit the profile's `api`.
 //! The token itself is never printed.
 
-use std::time::Duration;
-
 use serde_json::{Value, json};
 
 use crate::Context;
-use crate::cache::{self, Cache};
+use crate::cache;
 use crate::cli::{InspectArgs, InspectFormat};
-use crate::cmd::profile::table;
 use crate::error::Exit;
-use crate::output;
+use crate::output::{self, table};
 use crate::profile::{Api, ResolvedProfile};
 use crate::time::{Timestamp, human_countdown};
-use crate::token::{Online, Token, jwt};
+use crate::token::{Token, jwt};
 
 pub fn run(ctx: &Context<'_>, args: &InspectArgs) -> anyhow::Result<Exit> {
     let now = Timestamp::now();
     let paths = ctx.paths()?;
     let profile = super::resolve_profile(ctx, &paths)?;
-    let options = cache::Options {
-        force_refresh: false,
-        no_cache: false,
-        min_validity: Duration::from_secs(60),
-    };
-    let (token, _) = cache::get_or_fetch(&Cache::new(&paths.cache_dir), &profile, options, ctx.log, now, || {
-        let online = Online::new(&profile, ctx.log)?;
-        Ok(online.fetch(&profile, &paths.cache_dir, ctx.log, now)?.token)
-    })?;
+    let (token, _) = super::cached_token(ctx, &paths, &profile, cache::Options::default(), now, None)?;
+    // Warnings go in the report: stderr stays empty on success.
     let report = Report::new(&profile, &token, now);
-    for warning in &report.warnings {
-        ctx.log.warn(format_args!("{warning}"));
-    }
     let text = match args.output {
         InspectFormat::Table => report.table(),
         InspectFormat::Json => format!("{}\n", report.json()),

@@ -9,10 +9,13 @@ pub mod profile;
 pub mod setup;
 
 use crate::Context;
+use crate::cache::{Cache, Options, Source, get_or_fetch};
 use crate::log_at;
 use crate::output::DECISIONS;
 use crate::paths::Paths;
 use crate::profile::{LoadedFile, ResolvedProfile};
+use crate::time::Timestamp;
+use crate::token::{Online, Token};
 
 /// Loads the profiles file, selects the profile (`-p`, `$RUNAI_PROFILE`,
 /// `current-profile`, the only one) and resolves it. From here on the secret is
@@ -39,4 +42,28 @@ pub fn resolve_profile(ctx: &Context<'_>, paths: &Paths) -> anyhow::Result<Resol
         ));
     }
     Ok(resolved)
+}
+
+/// A token for `profile` through the cache: the cached one when it is fresh, else one
+/// from the server, through `online` when the command has one, else through one built
+/// here, on the miss only.
+pub fn cached_token(
+    ctx: &Context<'_>,
+    paths: &Paths,
+    profile: &ResolvedProfile,
+    options: Options,
+    now: Timestamp,
+    online: Option<&Online>,
+) -> anyhow::Result<(Token, Source)> {
+    get_or_fetch(&Cache::new(&paths.cache_dir), profile, options, ctx.log, now, || {
+        let built;
+        let online = match online {
+            Some(online) => online,
+            None => {
+                built = Online::new(profile, ctx.log)?;
+                &built
+            }
+        };
+        Ok(online.fetch(profile, &paths.cache_dir, ctx.log, now)?.token)
+    })
 }

@@ -7,7 +7,7 @@ use crate::Context;
 use crate::cli::{ProfileCommand, ProfileNameArg, ProfileSetArgs};
 use crate::config_error;
 use crate::error::{ConfigError, Exit};
-use crate::output;
+use crate::output::{self, table};
 use crate::profile::{self, LoadedFile, Profile};
 use crate::secret::Secret;
 
@@ -75,30 +75,6 @@ fn list(file: &LoadedFile) -> String {
         ]);
     }
     table(&rows)
-}
-
-/// Left-aligned columns separated by three spaces, like kubectl's tables.
-pub fn table<const N: usize>(rows: &[[String; N]]) -> String {
-    let mut widths = [0usize; N];
-    for row in rows {
-        for (width, cell) in widths.iter_mut().zip(row) {
-            *width = (*width).max(cell.chars().count());
-        }
-    }
-    let mut out = String::new();
-    for row in rows {
-        let mut line = String::new();
-        for (i, cell) in row.iter().enumerate() {
-            if i + 1 == N {
-                line.push_str(cell);
-            } else {
-                line.push_str(&format!("{cell:<width$}   ", width = widths[i]));
-            }
-        }
-        out.push_str(line.trim_end());
-        out.push('\n');
-    }
-    out
 }
 
 /// The profile as YAML, with an inline secret left out and said so.
@@ -413,11 +389,5 @@ mod tests {
             text.ends_with("# client-secret: set inline in the profiles file (not shown)\n"),
             "{text}"
         );
-    }
-
-    #[test]
-    fn tables_align() {
-        let rows = [["A".to_owned(), "BB".to_owned()], ["ccc".to_owned(), "d".to_owned()]];
-        assert_eq!(table(&rows), "A     BB\nccc   d\n");
     }
 }

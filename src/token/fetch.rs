@@ -102,7 +102,7 @@ pub async fn fetch(
         let endpoint = Endpoint::for_profile(profile, generation);
         log_at!(log, DECISIONS, "auth: {}: {}", profile.auth.as_str(), endpoint.url);
         return match attempt(profile, &endpoint, http, log, now, deadline).await {
-            Err(Refused::Absent(reason)) => Err(TokenError::Unavailable {
+            Err(Refused::Absent { reason, .. }) => Err(TokenError::Unavailable {
                 url: endpoint.url,
                 detail: reason,
                 hint: Some(format!(
@@ -116,7 +116,10 @@ pub async fn fetch(
         };
     }
 
-    let remembered = memory.recall(&profile.url);
+    // A remembered Keycloak endpoint is of no use to a profile without a realm.
+    let remembered = memory
+        .recall(&profile.url)
+        .filter(|g| *g != Generation::Keycloak || profile.realm.is_some());
     let mut order = Generation::detection_order(profile.realm.is_some());
     if let Some(known) = remembered {
         order.retain(|g| *g != known);
@@ -129,8 +132,13 @@ pub async fn fetch(
         );
     }
     let mut tried = Vec::new();
+    // URLs that are not there at all: v1 and app-token share /api/v1/token.
+    let mut missing_urls: Vec<String> = Vec::new();
     for generation in order {
         let endpoint = Endpoint::for_profile(profile, generation);
+        if missing_urls.contains(&endpoint.url) {
+            continue;
+        }
         log_at!(
             log,
             DECISIONS,
@@ -145,8 +153,11 @@ pub async fn fetch(
                 }
                 return Ok(fetched);
             }
-            Err(Refused::Absent(reason)) => {
+            Err(Refused::Absent { reason, url_missing }) => {
                 log_at!(log, DECISIONS, "auth: auto: {} {reason}: moving on", endpoint.url);
+                if url_missing {
+                    missing_urls.push(endpoint.url.clone());
+                }
                 if remembered == Some(generation) {
                     log_at!(
                         log,
@@ -173,7 +184,11 @@ pub async fn fetch(
 }
 
 enum Refused {
-    Absent(String),
+    /// Not there: the URL itself (`url_missing`), or only this grant type.
+    Absent {
+        reason: String,
+        url_missing: bool,
+    },
     Fatal(TokenError),
 }
 
@@ -258,7 +273,14 @@ async fn attempt(
                 date: response.date,
             })
         }
-        Err(Refusal::Absent(reason)) => Err(Refused::Absent(reason)),
+        Err(Refusal::Absent(reason)) => Err(Refused::Absent {
+            reason,
+            url_missing: true,
+        }),
+        Err(Refusal::UnknownGrant(reason)) => Err(Refused::Absent {
+            reason,
+            url_missing: false,
+        }),
         Err(Refusal::Rejected(detail)) => Err(Refused::Fatal(TokenError::Rejected {
             url: endpoint.url.clone(),
             client_id: profile.client_id.clone(),

@@ -265,14 +265,6 @@ struct WireResponse {
     expires_in: Option<Value>,
 }
 
-/// An error response: RFC 6749 section 5.2 (`error`, `error_description`) or Run:ai's
-/// `{code, message, details}`.
-#[derive(Debug, Default, Deserialize)]
-struct WireError {
-    error: Option<String>,
-    message: Option<String>,
-}
-
 /// What a token endpoint granted.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Granted {
@@ -285,8 +277,12 @@ pub struct Granted {
 /// Why an answer is not a token.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Refusal {
-    /// The endpoint is plainly not there: `auth: auto` moves on.
+    /// The endpoint is plainly not there: `auth: auto` moves on, and skips other
+    /// generations at the same URL.
     Absent(String),
+    /// `/api/v1/token` exists but does not know this grant type: `auth: auto` moves
+    /// on to the other grant type at the same URL.
+    UnknownGrant(String),
     /// The credentials were refused: stop at once (exit 3).
     Rejected(String),
     /// Anything else (exit 4).
@@ -317,6 +313,19 @@ pub fn parse_response(
     if status == 404 || status == 405 {
         return Err(Refusal::Absent(format!("answered {}", status_text(status))));
     }
+    let detail = parsed.as_ref().map(error_detail).unwrap_or_default();
+    let described = |what: &str| {
+        if detail.is_empty() {
+            format!("{what} {}", status_text(status))
+        } else {
+            format!("{what} {} ({detail})", status_text(status))
+        }
+    };
+    // A refusal of the credentials, whatever the body looks like: auth: auto must
+    // stop here rather than offer the secret to the next endpoint.
+    if status == 401 || status == 403 {
+        return Err(Refusal::Rejected(described("answered")));
+    }
     let Some(value) = parsed else {
         return Err(Refusal::Absent(format!(
             "answered {} with {kind}, not JSON",
@@ -326,32 +335,29 @@ pub fn parse_response(
     if (200..300).contains(&status) {
         return granted(value, field);
     }
-    let error: WireError = serde_json::from_value(value.clone()).unwrap_or_default();
-    let detail = error_detail(&value);
-    let described = |what: &str| {
-        if detail.is_empty() {
-            format!("{what} {}", status_text(status))
-        } else {
-            format!("{what} {} ({detail})", status_text(status))
-        }
+    let text = |key: &str| {
+        value
+            .get(key)
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_ascii_lowercase()
     };
-    let oauth = error.error.as_deref().unwrap_or("");
-    if matches!(oauth, "invalid_client" | "unauthorized_client" | "invalid_grant") {
+    if matches!(
+        text("error").as_str(),
+        "invalid_client" | "unauthorized_client" | "invalid_grant"
+    ) {
         return Err(Refusal::Rejected(described("answered")));
     }
-    let message = error.message.as_deref().unwrap_or("").to_ascii_lowercase();
+    let message = text("message");
     let v1 = matches!(generation, Generation::V1 | Generation::AppToken);
-    if v1
-        && status == 400
-        && message.contains("grant")
-        && ["unknown", "unsupported", "not supported", "invalid"]
-            .iter()
-            .any(|w| message.contains(w))
-    {
-        return Err(Refusal::Absent(described("does not know this grant type:")));
-    }
-    if status == 401 || status == 403 {
-        return Err(Refusal::Rejected(described("answered")));
+    let names_grant_type = ["grant type", "granttype", "grant_type"]
+        .iter()
+        .any(|w| message.contains(w));
+    let refuses_it = ["unknown", "unsupported", "not supported"]
+        .iter()
+        .any(|w| message.contains(w));
+    if v1 && status == 400 && names_grant_type && refuses_it {
+        return Err(Refusal::UnknownGrant(described("does not know this grant type:")));
     }
     if status == 400
         && ["credential", "secret", "unauthorized", "invalid client"]
@@ -417,7 +423,7 @@ pub fn status_text(status: u16) -> String {
 }
 
 /// A token and what is known about it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Token {
     pub value: Secret<String>,
     pub token_type: String,
@@ -432,7 +438,8 @@ impl Token {
         let expires_at = match granted.expires_in {
             Some(seconds) => Some(now.plus(std::time::Duration::from_secs(seconds))),
             None => jwt::decode(granted.token.expose()).and_then(|d| d.exp()).map(Timestamp),
-        };
+        }
+        .map(|at| at.min(Timestamp::MAX));
         Self {
             value: granted.token,
             token_type: granted.token_type,
@@ -495,25 +502,15 @@ impl TokenError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::profile::{Api, SecretSource, TlsSettings};
 
     fn profile(token_url: Option<&str>, realm: Option<&str>) -> ResolvedProfile {
-        ResolvedProfile {
-            name: "p".into(),
-            url: "https://acme.run.ai".into(),
-            api: Api::Admin,
-            researcher_url: None,
-            auth: AuthMode::Auto,
-            realm: realm.map(str::to_owned),
-            token_url: token_url.map(str::to_owned),
-            client_id: "ci bot".into(),
-            secret: Secret::new("s3c&ret".into()),
-            secret_source: SecretSource::Inline,
-            token_field: TokenField::AccessToken,
-            scope: "openid".into(),
-            tls: TlsSettings::default(),
-            timeout: std::time::Duration::from_secs(30),
-        }
+        let mut profile = ResolvedProfile::example();
+        profile.token_url = token_url.map(str::to_owned);
+        profile.realm = realm.map(str::to_owned);
+        // A client id and a secret that need form-encoding.
+        profile.client_id = "ci bot".into();
+        profile.secret = Secret::new("s3c&ret".into());
+        profile
     }
 
     fn request(generation: Generation, p: &ResolvedProfile) -> WireRequest {
@@ -660,7 +657,7 @@ mod tests {
                 400,
                 r#"{"code":400,"message":"grantType \"client_credentials\" is not supported"}"#
             ),
-            Err(Refusal::Absent(
+            Err(Refusal::UnknownGrant(
                 "does not know this grant type: 400 Bad Request (grantType \"client_credentials\" is not supported)"
                     .into()
             ))
@@ -703,6 +700,25 @@ mod tests {
             ),
             Err(Refusal::Unavailable(
                 "answered 400 Bad Request (Required parameter is missing)".into()
+            ))
+        );
+    }
+
+    #[test]
+    fn a_401_or_403_is_a_rejection_whatever_the_body() {
+        for (status, body) in [(401, &b"<html>Unauthorized</html>"[..]), (403, b""), (401, b"{}")] {
+            let parsed = parse_response(Generation::V2, status, Some("text/html"), body, TokenField::AccessToken);
+            assert!(matches!(parsed, Err(Refusal::Rejected(_))), "{status}: {parsed:?}");
+        }
+        // "invalid grant" in a v1 message is a rejection, not an unknown grant type.
+        assert_eq!(
+            parse(
+                Generation::V1,
+                400,
+                r#"{"code":400,"message":"invalid grant: bad credentials"}"#
+            ),
+            Err(Refusal::Rejected(
+                "answered 400 Bad Request (invalid grant: bad credentials)".into()
             ))
         );
     }

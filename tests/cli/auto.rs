@@ -18,12 +18,9 @@ fn finds_the_endpoint_of_each_generation() {
             false,
             vec!["/api/v2/token", "/api/v1/token", "/api/v1/token"],
         ),
-        // Only the Keycloak realm, with the UI's HTML page answering everywhere else.
-        (
-            vec!["keycloak"],
-            true,
-            vec!["/api/v2/token", "/api/v1/token", "/api/v1/token", KEYCLOAK],
-        ),
+        // Only the Keycloak realm, with the UI's HTML page answering everywhere else;
+        // /api/v1/token is not there at all, so app_token is not tried at it again.
+        (vec!["keycloak"], true, vec!["/api/v2/token", "/api/v1/token", KEYCLOAK]),
     ] {
         let spec = TenantSpec::default().endpoints(&endpoints);
         let tenant = realm().tenant(if html { spec.html() } else { spec });
@@ -69,7 +66,7 @@ fn keycloak_is_tried_only_with_a_realm() {
         run.error_line(),
         format!(
             "error: no Run:ai token endpoint found at {}: /api/v2/token answered 404 Not Found; \
-             /api/v1/token answered 404 Not Found; /api/v1/token answered 404 Not Found",
+             /api/v1/token answered 404 Not Found",
             tenant.url
         )
     );
@@ -92,6 +89,24 @@ fn a_rejection_stops_detection() {
     let run = env.run(&["get"]);
     run.failure(3);
     assert_eq!(tenant.token_requests(), ["/api/v2/token"]);
+}
+
+/// A 401 is a rejection whatever its body: an HTML or empty 401 from a proxy in front
+/// of Run:ai stops detection too.
+#[test]
+fn a_rejection_without_json_still_stops_detection() {
+    for (content_type, body) in [
+        ("text/html", "<html><body>401 Unauthorized</body></html>"),
+        ("text/plain", ""),
+    ] {
+        let tenant = realm().tenant(TenantSpec::default());
+        tenant.faults(json!([{"path": "/api/v2/token", "status": 401, "contentType": content_type, "body": body}]));
+        let env = TestEnv::new();
+        env.write_profiles(&tenant.profile("acme", ""));
+        let run = env.run(&["get"]);
+        run.failure(3);
+        assert_eq!(tenant.token_requests(), ["/api/v2/token"], "{content_type}");
+    }
 }
 
 /// 503s are not absence: three attempts at the first endpoint, then exit 4.
@@ -128,12 +143,12 @@ fn a_remembered_endpoint_that_disappears_is_detected_again() {
     run.stderr_has("the remembered endpoint looks absent now: detecting again");
     assert_eq!(
         tenant.token_requests(),
+        // /api/v1/token is gone: neither grant type is tried at it again this run.
         [
             "/api/v2/token",
             "/api/v1/token",
             "/api/v1/token",
             "/api/v2/token",
-            "/api/v1/token",
             KEYCLOAK
         ]
     );
@@ -141,7 +156,7 @@ fn a_remembered_endpoint_that_disappears_is_detected_again() {
     let third = env.run(&["get", "-v", "--no-cache"]);
     third.ok();
     assert_eq!(tenant.token_requests().last().map(String::as_str), Some(KEYCLOAK));
-    assert_eq!(tenant.token_requests().len(), 7);
+    assert_eq!(tenant.token_requests().len(), 6);
 }
 
 /// `token-url` with `auth: auto` is plain OAuth2, and no detection happens.

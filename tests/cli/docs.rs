@@ -69,10 +69,12 @@ fn every_documented_command_and_flag_exists() {
     for (path, text) in documents() {
         for command in documented_commands(&text) {
             // Synopses such as "kubectl runai-token [GLOBAL FLAGS] COMMAND [FLAGS]" are not examples.
-            if command.contains('[') || command.contains("...") || command.contains("COMMAND") {
+            // An empty one is the bare `kubectl runai-token` (the help).
+            if command.is_empty() || command.contains('[') || command.contains("...") || command.contains("COMMAND") {
                 continue;
             }
-            let words = runai_token::cmd::profile::split_words(&command).unwrap_or_default();
+            let words = runai_token::cmd::profile::split_words(&command)
+                .unwrap_or_else(|err| panic!("{}: `kubectl runai-token {command}`: {err}", path.display()));
             let mut argv = vec!["kubectl-runai-token".to_owned()];
             argv.extend(words);
             match Cli::try_parse_from(&argv) {
@@ -146,7 +148,14 @@ fn collect_sources(dir: &Path, out: &mut String) {
         if path.is_dir() {
             collect_sources(&path, out);
         } else if path.extension().is_some_and(|e| e == "rs") {
-            out.push_str(&std::fs::read_to_string(&path).unwrap());
+            // Only the program: unit tests (at the bottom of each file) and comments
+            // produce no message.
+            let text = std::fs::read_to_string(&path).unwrap();
+            let program = text.split("#[cfg(test)]\nmod tests").next().unwrap_or(&text);
+            for line in program.lines().filter(|l| !l.trim_start().starts_with("//")) {
+                out.push_str(line);
+                out.push('\n');
+            }
         }
     }
 }

@@ -11,11 +11,7 @@ fn a_token_from_each_generation() {
         ("app-token", "/api/v1/token", false),
         ("keycloak", "/auth/realms/acme/protocol/openid-connect/token", true),
     ] {
-        let tenant = realm().tenant(
-            TenantSpec::default()
-                .endpoints(&[if auth == "app-token" { "app-token" } else { auth }])
-                .ttl(1800),
-        );
+        let tenant = realm().tenant(TenantSpec::default().endpoints(&[auth]).ttl(1800));
         let env = TestEnv::new();
         env.write_profiles(&tenant.profile("acme", &format!("auth: {auth}")));
         let run = env.run(&["get", "-o", "json"]);
@@ -94,8 +90,18 @@ fn every_output_format() {
     assert!(shell_lines[0].starts_with("export RUNAI_TOKEN='ey") && shell_lines[0].ends_with('\''));
     assert_eq!(shell_lines[1], format!("export RUNAI_API_URL='{}'", tenant.url));
 
-    let researcher = env.run(&["get", "-o", "env", "--profile", "acme"]);
+    // api: researcher hands out the Researcher API's URL.
+    env.write_profiles(&tenant.profile(
+        "acme",
+        "auth: v2\napi: researcher\nresearcher-url: https://gpu1.acme.example",
+    ));
+    let researcher = env.run(&["get", "-o", "env"]);
     researcher.success();
+    assert_eq!(
+        researcher.stdout.lines().nth(1),
+        Some("export RUNAI_API_URL='https://gpu1.acme.example'")
+    );
+    env.write_profiles(&tenant.profile("acme", "auth: v2\nresearcher-url: https://gpu1.acme.example"));
 
     let exec = env.run(&["get", "-o", "exec-credential"]);
     exec.success();
@@ -185,7 +191,8 @@ fn profiles_file_location() {
         .success();
 }
 
-/// `2006-01-02T15:04:05Z` to seconds since the epoch (tests need no date library).
+/// `2006-01-02T15:04:05Z` to seconds since the epoch: an oracle written apart from the
+/// program's own formatter, so the tests never check it against itself.
 pub fn parse_utc(text: &str) -> i64 {
     let num = |r: std::ops::Range<usize>| text[r].parse::<i64>().unwrap();
     let (y, m, d) = (num(0..4), num(5..7), num(8..10));

@@ -3,25 +3,7 @@
 
 use std::process::Stdio;
 
-use crate::support::{Run, Tenant, TenantSpec, TestEnv, kubectls, realm};
-
-fn kube_env() -> (Tenant, TestEnv) {
-    let tenant = realm().tenant(TenantSpec::default().endpoints(&["v2"]).kube());
-    let mut env = TestEnv::new();
-    env.install_plugin();
-    env.write_profiles(&tenant.profile("acme", ""));
-    env.write_cluster(&tenant);
-    let run = env.run(&[
-        "setup",
-        "--context",
-        "runai",
-        "--cluster",
-        "runai-test",
-        "--set-current",
-    ]);
-    assert_eq!(run.code, 0, "{}", run.stderr);
-    (tenant, env)
-}
+use crate::support::{Run, TestEnv, kube_env, kubectls};
 
 fn kubectl(env: &TestEnv, kubectl: &std::path::Path, args: &[&str]) -> Run {
     let mut cmd = env.command(kubectl);

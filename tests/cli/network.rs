@@ -51,6 +51,16 @@ fn honours_retry_after_within_the_timeout() {
     );
 }
 
+/// A Retry-After no clock can add is not waited for, and does not crash the plugin.
+#[test]
+fn an_absurd_retry_after_is_handled() {
+    let (tenant, env) = v2_env(TenantSpec::default(), "");
+    tenant.faults(json!([{"path": "/api/v2/token", "status": 429, "headers": {"Retry-After": "18446744073709551615"}, "times": 3}]));
+    let run = env.run(&["get"]);
+    run.failure(4);
+    assert_eq!(tenant.token_requests().len(), 1);
+}
+
 #[test]
 fn never_retries_500_or_other_4xx() {
     for status in [500, 400, 422] {

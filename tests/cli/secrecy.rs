@@ -4,10 +4,34 @@ use serde_json::json;
 
 use crate::support::{Run, TenantSpec, TestEnv, realm};
 
+/// The token in `get`'s output, whatever the format.
+fn printed_token(stdout: &str) -> String {
+    let line = stdout.lines().next().unwrap_or_default();
+    if let Ok(json) = serde_json::from_str::<serde_json::Value>(line) {
+        let token = json["accessToken"].as_str().or(json["status"]["token"].as_str());
+        return token.unwrap_or_default().to_owned();
+    }
+    let line = line.strip_prefix("Authorization: Bearer ").unwrap_or(line);
+    let line = line
+        .strip_prefix("export RUNAI_TOKEN='")
+        .map(|l| l.trim_end_matches('\''))
+        .unwrap_or(line);
+    line.trim().to_owned()
+}
+
 /// Asserts that `run` shows neither `secret` nor any token: not the token it printed
 /// (when stdout may hold one), not any JWT (every realm token is one).
 fn assert_clean(run: &Run, secret: &str, stdout_may_hold_token: bool) {
-    let token = run.stdout.trim();
+    let token = printed_token(&run.stdout);
+    if stdout_may_hold_token {
+        assert!(
+            token.len() > 20,
+            "no token found in the output of {}:\n{}",
+            run.what,
+            run.stdout
+        );
+    }
+    let token = token.as_str();
     for (name, text) in [("stderr", &run.stderr), ("stdout", &run.stdout)] {
         assert!(!text.contains(secret), "{name} shows the secret:\n{}\n{text}", run.what);
         if name == "stdout" && stdout_may_hold_token {

@@ -186,6 +186,34 @@ fn kubeconfig_list_edits_the_file_that_has_the_user() {
     assert_eq!(yaml(&c)["users"][0]["name"], "runai-acme");
 }
 
+/// A kubeconfig kept as a symlink (dotfile managers) is written through, and locked
+/// where client-go locks it: beside the path as given.
+#[test]
+fn a_symlinked_kubeconfig_is_written_through_and_locked_as_given() {
+    let env = with_profile();
+    let real = env.dir.path().join("dotfiles").join("kubeconfig");
+    write_private(&real, OTHER);
+    std::os::unix::fs::symlink(&real, env.kubeconfig()).unwrap();
+    std::fs::write(env.kube_dir().join("config.lock"), "").unwrap();
+    let locked = env.run(&["setup"]);
+    locked.failure(2);
+    assert!(locked.error_line().contains("is locked by another process"));
+    std::fs::remove_file(env.kube_dir().join("config.lock")).unwrap();
+    let run = env.run(&["setup"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        std::fs::symlink_metadata(env.kubeconfig())
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    assert_eq!(
+        yaml(&real)["users"][1]["user"]["exec"]["command"],
+        "kubectl-runai_token"
+    );
+    assert_eq!(mode(&real), 0o600);
+}
+
 #[test]
 fn dry_run_writes_nothing() {
     let env = with_profile();

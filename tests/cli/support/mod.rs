@@ -329,3 +329,24 @@ impl TestEnv {
         );
     }
 }
+
+/// A tenant with its Kubernetes API stand-in, and a test world wired to it as a user
+/// would: the plugin installed, a profile, the cluster in kubeconfig, and `setup`
+/// run for a current context `runai`.
+pub fn kube_env() -> (Tenant, TestEnv) {
+    let tenant = realm().tenant(TenantSpec::default().endpoints(&["v2"]).kube());
+    let mut env = TestEnv::new();
+    env.install_plugin();
+    env.write_profiles(&tenant.profile("acme", ""));
+    env.write_cluster(&tenant);
+    let setup = env.run(&[
+        "setup",
+        "--context",
+        "runai",
+        "--cluster",
+        "runai-test",
+        "--set-current",
+    ]);
+    assert_eq!(setup.code, 0, "{}", setup.stderr);
+    (tenant, env)
+}
