@@ -39,6 +39,43 @@ pub struct Cli {
     pub command: Option<Command>,
 }
 
+/// `get` alone, for the hot path: kubectl runs `get --profile P --profiles-file F`
+/// before every command, and building this small parser instead of the whole
+/// command tree leaves most of the command line code untouched on a cache hit
+/// (docs/performance.md). [`fast_get`] decides when it applies.
+#[derive(Debug, Parser)]
+#[command(name = "kubectl-runai-token", bin_name = "kubectl runai-token")]
+struct GetOnly {
+    #[command(flatten)]
+    global: GlobalArgs,
+
+    #[command(flatten)]
+    get: GetArgs,
+}
+
+/// The arguments of a `get` parsed without the whole command tree, when the command
+/// line is plainly a `get` (or `get-token`) without `--help` or `--version`. `None`
+/// means "use [`Cli`]": anything unusual, and every error, goes through the full
+/// parser, so both always agree.
+pub fn fast_get(args: &[std::ffi::OsString]) -> Option<(GlobalArgs, GetArgs)> {
+    let words: Vec<&str> = args.iter().skip(1).map(|a| a.to_str()).collect::<Option<_>>()?;
+    if words.iter().any(|w| matches!(*w, "-h" | "--help" | "-V" | "--version")) {
+        return None;
+    }
+    // The command is the first word that is neither a flag nor a global flag's value.
+    let mut index = 0;
+    while index < words.len() && words[index].starts_with('-') {
+        let takes_value = matches!(words[index], "-p" | "--profile" | "--profiles-file" | "--cache-dir");
+        index += if takes_value { 2 } else { 1 };
+    }
+    if !matches!(words.get(index), Some(&"get" | &"get-token")) {
+        return None;
+    }
+    let rest = words[..index].iter().chain(&words[index + 1..]);
+    let parsed = GetOnly::try_parse_from(std::iter::once("kubectl-runai-token").chain(rest.copied())).ok()?;
+    Some((parsed.global, parsed.get))
+}
+
 /// Flags every command accepts, before or after the command name.
 #[derive(Debug, Args)]
 pub struct GlobalArgs {
@@ -353,6 +390,56 @@ mod tests {
         for cli in [before, after] {
             assert_eq!(cli.global.profile.as_deref(), Some("a"));
             assert_eq!(cli.global.verbose, 2);
+        }
+    }
+
+    /// The fast path and the full parser agree wherever the fast path answers.
+    #[test]
+    fn fast_get_agrees_with_the_full_parser() {
+        let cases: &[&[&str]] = &[
+            &["get"],
+            &["get-token", "-o", "exec-credential"],
+            &["get", "--profile", "acme", "--profiles-file", "/p.yaml"],
+            &["-p", "acme", "-vv", "get", "--min-validity", "5m", "--force-refresh"],
+            &[
+                "--cache-dir",
+                "/c",
+                "get",
+                "--exec-api-version",
+                "v1beta1",
+                "-o",
+                "json",
+            ],
+            &["get", "--no-cache", "--profile=acme"],
+        ];
+        for case in cases {
+            let argv: Vec<std::ffi::OsString> = std::iter::once("k")
+                .chain(case.iter().copied())
+                .map(Into::into)
+                .collect();
+            let (global, get) = fast_get(&argv).unwrap_or_else(|| panic!("{case:?} should take the fast path"));
+            let Some(Command::Get(full_get)) = Cli::try_parse_from(&argv).unwrap().command else {
+                panic!()
+            };
+            let full_global = Cli::try_parse_from(&argv).unwrap().global;
+            assert_eq!(format!("{get:?}"), format!("{full_get:?}"), "{case:?}");
+            assert_eq!(format!("{global:?}"), format!("{full_global:?}"), "{case:?}");
+        }
+        let declined: &[&[&str]] = &[
+            &["get", "--help"],
+            &["-V"],
+            &["profile", "list"],
+            &["-o", "json", "get"],
+            &["get", "--bogus"],
+            &["get", "-o", "yaml"],
+            &[],
+        ];
+        for case in declined {
+            let argv: Vec<std::ffi::OsString> = std::iter::once("k")
+                .chain(case.iter().copied())
+                .map(Into::into)
+                .collect();
+            assert!(fast_get(&argv).is_none(), "{case:?} must go through the full parser");
         }
     }
 

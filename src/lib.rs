@@ -64,6 +64,17 @@ impl Context<'_> {
 /// Parses `args` and runs the command. Errors are returned for `main` to print.
 pub fn run(args: impl IntoIterator<Item = OsString>, env: &Env, log: &Log) -> anyhow::Result<Exit> {
     let args: Vec<OsString> = args.into_iter().collect();
+    if let Some((global, get)) = cli::fast_get(&args) {
+        log.set_level(global.verbose);
+        return cmd::get::run(
+            &Context {
+                global: &global,
+                env,
+                log,
+            },
+            &get,
+        );
+    }
     let cli = match Cli::try_parse_from(&args) {
         Ok(cli) => cli,
         Err(err) => return clap_outcome(err, &args),
