@@ -7,18 +7,11 @@ use std::time::Duration;
 use serde_json::json;
 
 use crate::get::parse_utc;
-use crate::support::{Run, TenantSpec, TestEnv, mode, poll, realm};
-
-fn env_for(spec: TenantSpec, extra: &str) -> (crate::support::Tenant, TestEnv) {
-    let tenant = realm().tenant(spec.endpoints(&["v2"]));
-    let env = TestEnv::new();
-    env.write_profiles(&tenant.profile("acme", &format!("auth: v2\n{extra}")));
-    (tenant, env)
-}
+use crate::support::{Run, TenantSpec, mode, poll, v2_env};
 
 #[test]
 fn a_second_get_makes_no_request_and_force_refresh_makes_one() {
-    let (tenant, env) = env_for(TenantSpec::default(), "");
+    let (tenant, env) = v2_env(TenantSpec::default(), "");
     let first = env.run(&["get", "-o", "json"]);
     first.success();
     assert_eq!(first.stdout_json()["source"], "server");
@@ -50,7 +43,7 @@ fn a_second_get_makes_no_request_and_force_refresh_makes_one() {
 #[test]
 fn a_token_within_min_validity_is_renewed() {
     // Tokens live 100 s.
-    let (tenant, env) = env_for(TenantSpec::default().ttl(100), "");
+    let (tenant, env) = v2_env(TenantSpec::default().ttl(100), "");
     env.run(&["get"]).success();
     // 100 s left > 60 s (the default): a hit.
     env.run(&["get"]).success();
@@ -64,7 +57,7 @@ fn a_token_within_min_validity_is_renewed() {
 
 #[test]
 fn the_exec_credential_expires_min_validity_early() {
-    let (_tenant, env) = env_for(TenantSpec::default().ttl(3600), "");
+    let (_tenant, env) = v2_env(TenantSpec::default().ttl(3600), "");
     let json = env.run(&["get", "-o", "json"]);
     json.success();
     let expires_at = parse_utc(json.stdout_json()["expiresAt"].as_str().unwrap());
@@ -79,7 +72,7 @@ fn the_exec_credential_expires_min_validity_early() {
 
 #[test]
 fn thirty_two_processes_make_one_request() {
-    let (tenant, env) = env_for(TenantSpec::default(), "");
+    let (tenant, env) = v2_env(TenantSpec::default(), "");
     let children: Vec<_> = (0..32)
         .map(|_| {
             let mut cmd = env.plugin(&["get", "-o", "exec-credential"]);
@@ -103,7 +96,7 @@ fn thirty_two_processes_make_one_request() {
 
 #[test]
 fn a_killed_lock_holder_does_not_block_the_next_process() {
-    let (tenant, env) = env_for(TenantSpec::default(), "timeout: 60s");
+    let (tenant, env) = v2_env(TenantSpec::default(), "timeout: 60s");
     tenant.faults(json!([{"path": "/api/v2/token", "hang": true}]));
     let mut holder = env
         .plugin(&["get"])
@@ -127,7 +120,7 @@ fn a_killed_lock_holder_does_not_block_the_next_process() {
 
 #[test]
 fn a_lock_held_too_long_means_fetching_without_caching() {
-    let (tenant, env) = env_for(TenantSpec::default(), "");
+    let (tenant, env) = v2_env(TenantSpec::default(), "");
     // Find the lock file's name: one get creates it.
     env.run(&["get", "--force-refresh"]).success();
     let lock = std::fs::read_dir(env.cache_dir())
@@ -152,7 +145,7 @@ fn a_lock_held_too_long_means_fetching_without_caching() {
 
 #[test]
 fn a_corrupt_entry_is_replaced_silently() {
-    let (tenant, env) = env_for(TenantSpec::default(), "");
+    let (tenant, env) = v2_env(TenantSpec::default(), "");
     env.run(&["get"]).success();
     let entry = std::fs::read_dir(env.cache_dir())
         .unwrap()
@@ -171,7 +164,7 @@ fn a_corrupt_entry_is_replaced_silently() {
 
 #[test]
 fn an_unwritable_cache_dir_still_yields_a_token() {
-    let (tenant, env) = env_for(TenantSpec::default(), "");
+    let (tenant, env) = v2_env(TenantSpec::default(), "");
     let blocker = env.dir.path().join("not-a-dir");
     std::fs::write(&blocker, "").unwrap();
     let cache_dir = blocker.join("cache");
@@ -186,7 +179,7 @@ fn an_unwritable_cache_dir_still_yields_a_token() {
 
 #[test]
 fn modes_are_0600_and_0700() {
-    let (tenant, env) = env_for(TenantSpec::default(), "");
+    let (tenant, env) = v2_env(TenantSpec::default(), "");
     env.write_profiles(&tenant.profile("acme", "")); // auth: auto remembers the endpoint too
     env.run(&["get"]).success();
     assert_eq!(mode(&env.cache_dir()), 0o700);
@@ -216,7 +209,7 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
 
 #[test]
 fn rotating_the_secret_misses_the_cache() {
-    let (tenant, env) = env_for(TenantSpec::default(), "");
+    let (tenant, env) = v2_env(TenantSpec::default(), "");
     env.run(&["get"]).success();
     let mut rotated = tenant.client().clone();
     rotated.secret = format!("{}-rotated", rotated.secret);
@@ -232,7 +225,7 @@ fn rotating_the_secret_misses_the_cache() {
 
 #[test]
 fn an_unknown_expiry_is_handed_out_but_not_cached() {
-    let (tenant, env) = env_for(TenantSpec::default(), "");
+    let (tenant, env) = v2_env(TenantSpec::default(), "");
     let opaque = json!({"path": "/api/v2/token", "body": "{\"access_token\":\"opaque-token-value\",\"token_type\":\"Bearer\"}", "times": 2});
     tenant.faults(json!([opaque]));
     for _ in 0..2 {
@@ -248,7 +241,7 @@ fn an_unknown_expiry_is_handed_out_but_not_cached() {
 
 #[test]
 fn cache_list_and_clear() {
-    let (tenant, env) = env_for(TenantSpec::default(), "");
+    let (tenant, env) = v2_env(TenantSpec::default(), "");
     let empty = env.run(&["cache", "list"]);
     empty.success();
     assert_eq!(

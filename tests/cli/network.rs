@@ -3,14 +3,7 @@
 
 use serde_json::json;
 
-use crate::support::{TenantSpec, TestEnv, realm};
-
-fn v2_env(spec: TenantSpec, extra: &str) -> (crate::support::Tenant, TestEnv) {
-    let tenant = realm().tenant(spec.endpoints(&["v2"]));
-    let env = TestEnv::new();
-    env.write_profiles(&tenant.profile("acme", &format!("auth: v2\n{extra}")));
-    (tenant, env)
-}
+use crate::support::{TenantSpec, realm, v2_env};
 
 #[test]
 fn retries_a_503_then_succeeds() {

@@ -350,3 +350,12 @@ pub fn kube_env() -> (Tenant, TestEnv) {
     assert_eq!(setup.code, 0, "{}", setup.stderr);
     (tenant, env)
 }
+
+/// A tenant serving only `/api/v2/token`, and a test world with a profile `acme` for
+/// it (`auth: v2`, plus the `extra` profile keys).
+pub fn v2_env(spec: TenantSpec, extra: &str) -> (Tenant, TestEnv) {
+    let tenant = realm().tenant(spec.endpoints(&["v2"]));
+    let env = TestEnv::new();
+    env.write_profiles(&tenant.profile("acme", &format!("auth: v2\n{extra}")));
+    (tenant, env)
+}
