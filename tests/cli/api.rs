@@ -3,7 +3,7 @@
 use std::io::Write;
 use std::process::Stdio;
 
-use crate::support::{Run, TenantSpec, TestEnv, client, realm};
+use crate::support::{Run, TenantSpec, TestEnv, realm};
 
 #[test]
 fn get_prints_the_body_as_it_came() {
@@ -80,7 +80,7 @@ fn an_error_status_is_exit_5_with_the_body_on_stderr() {
     let tenant = realm().tenant(
         TenantSpec::default()
             .endpoints(&["v2"])
-            .clients(vec![client("viewer", &["Researcher"])]),
+            .only_client("viewer", &["Researcher"]),
     );
     let env = TestEnv::new();
     env.write_profiles(&tenant.profile("acme", ""));
@@ -140,7 +140,7 @@ fn the_researcher_api() {
     let tenant = realm().tenant(
         TenantSpec::default()
             .endpoints(&["v2"])
-            .clients(vec![client("ci-bot", &["Researcher"])]),
+            .only_client("ci-bot", &["Researcher"]),
     );
     let env = TestEnv::new();
     env.write_profiles(&tenant.profile("acme", ""));

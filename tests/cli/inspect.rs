@@ -2,14 +2,14 @@
 
 use serde_json::json;
 
-use crate::support::{TenantSpec, TestEnv, client, jwt_claims, realm};
+use crate::support::{TenantSpec, TestEnv, jwt_claims, realm};
 
 #[test]
 fn shows_roles_and_expiry_of_a_realm_token() {
     let tenant = realm().tenant(
         TenantSpec::default()
             .endpoints(&["v2"])
-            .clients(vec![client("ci-bot", &["Editor", "Researcher"])]),
+            .only_client("ci-bot", &["Editor", "Researcher"]),
     );
     let env = TestEnv::new();
     env.write_profiles(&tenant.profile("acme", ""));
@@ -61,7 +61,7 @@ fn warns_when_the_roles_do_not_fit_the_api() {
     let tenant = realm().tenant(
         TenantSpec::default()
             .endpoints(&["v2"])
-            .clients(vec![client("ci-bot", &["Researcher"])]),
+            .only_client("ci-bot", &["Researcher"]),
     );
     let env = TestEnv::new();
     env.write_profiles(&tenant.profile("acme", ""));

@@ -45,6 +45,15 @@ fn with_profile() -> TestEnv {
     env
 }
 
+/// The strings of a YAML list.
+fn strings(list: &serde_yaml::Value) -> Vec<&str> {
+    list.as_sequence()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect()
+}
+
 fn yaml(path: &std::path::Path) -> serde_yaml::Value {
     serde_yaml::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
@@ -82,12 +91,7 @@ fn keeps_everything_and_replaces_the_old_credential() {
     assert_eq!(exec["apiVersion"], "client.authentication.k8s.io/v1");
     assert_eq!(exec["command"], "kubectl-runai_token");
     assert_eq!(exec["interactiveMode"], "Never");
-    let args: Vec<&str> = exec["args"]
-        .as_sequence()
-        .unwrap()
-        .iter()
-        .map(|a| a.as_str().unwrap())
-        .collect();
+    let args = strings(&exec["args"]);
     assert_eq!(
         args,
         [
@@ -294,12 +298,7 @@ fn the_written_user_runs_the_plugin() {
     env.run(&["setup", "--command", crate::support::BIN]).ok();
     let config = yaml(&env.kubeconfig());
     let exec = &config["users"][0]["user"]["exec"];
-    let args: Vec<&str> = exec["args"]
-        .as_sequence()
-        .unwrap()
-        .iter()
-        .map(|a| a.as_str().unwrap())
-        .collect();
+    let args = strings(&exec["args"]);
     let mut cmd = env.command(exec["command"].as_str().unwrap());
     cmd.args(&args).env(
         "KUBERNETES_EXEC_INFO",

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-pub use realm::{Tenant, TenantSpec, client, realm};
+pub use realm::{Tenant, TenantSpec, realm};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_kubectl-runai-token");
 

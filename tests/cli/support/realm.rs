@@ -197,8 +197,9 @@ impl TenantSpec {
         self
     }
 
-    pub fn clients(mut self, clients: Vec<Client>) -> Self {
-        self.clients = clients;
+    /// One client, `id`, with these realm roles, instead of the default one.
+    pub fn only_client(mut self, id: &str, roles: &[&str]) -> Self {
+        self.clients = vec![client(id, roles)];
         self
     }
 
