@@ -193,6 +193,10 @@ pub struct SetupArgs {
     #[arg(long, value_name = "PATH")]
     pub kubeconfig: Option<PathBuf>,
 
+    /// Exec credential apiVersion to write: v1 (kubectl 1.22+) or v1beta1
+    #[arg(long, value_name = "VERSION", value_parser = parse_exec_api_version)]
+    pub exec_api_version: Option<ExecApiVersion>,
+
     /// Command kubectl runs for credentials (krew installs kubectl-runai_token)
     #[arg(long, value_name = "CMD", default_value = "kubectl-runai_token")]
     pub command: String,

@@ -29,6 +29,14 @@ impl ExecApiVersion {
         }
     }
 
+    /// `v1` or `v1beta1`, as `--exec-api-version` takes it.
+    pub fn short(self) -> &'static str {
+        match self {
+            ExecApiVersion::V1 => "v1",
+            ExecApiVersion::V1Beta1 => "v1beta1",
+        }
+    }
+
     const SUPPORTED: &'static str = "client.authentication.k8s.io/v1, client.authentication.k8s.io/v1beta1";
 }
 

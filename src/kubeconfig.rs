@@ -21,9 +21,10 @@ use serde_yaml::{Mapping, Value};
 
 use crate::config_error;
 use crate::error::ConfigError;
+use crate::exec_credential::ExecApiVersion;
 use crate::fsutil;
 
-/// The exec credential apiVersion `setup` writes.
+/// The exec credential apiVersion `setup` writes unless told otherwise.
 pub const EXEC_API_VERSION: &str = "client.authentication.k8s.io/v1";
 /// How long `setup` waits for another writer's `<kubeconfig>.lock`.
 pub const LOCK_WAIT: Duration = Duration::from_secs(10);
@@ -49,22 +50,33 @@ pub struct ExecUser {
     pub command: String,
     pub profile: String,
     pub profiles_file: PathBuf,
+    /// The exec credential apiVersion written, and printed by the plugin.
+    pub api_version: ExecApiVersion,
 }
 
 impl ExecUser {
+    /// The plugin's arguments. The output is named, not left to
+    /// `KUBERNETES_EXEC_INFO`: client-node and other clients run the command without
+    /// it, and would get a bare token (docs/kubeconfig.md#what-setup-writes).
     fn args(&self) -> Vec<String> {
-        vec![
+        let mut args = vec![
             "get".to_owned(),
             "--profile".to_owned(),
             self.profile.clone(),
             "--profiles-file".to_owned(),
             self.profiles_file.to_string_lossy().into_owned(),
-        ]
+            "--output".to_owned(),
+            "exec-credential".to_owned(),
+        ];
+        if self.api_version != ExecApiVersion::V1 {
+            args.extend(["--exec-api-version".to_owned(), self.api_version.short().to_owned()]);
+        }
+        args
     }
 
     fn stanza(&self) -> Value {
         let mut exec = Mapping::new();
-        exec.insert("apiVersion".into(), EXEC_API_VERSION.into());
+        exec.insert("apiVersion".into(), self.api_version.as_str().into());
         exec.insert("command".into(), self.command.clone().into());
         exec.insert(
             "args".into(),
@@ -381,6 +393,7 @@ mod tests {
             command: "kubectl-runai_token".into(),
             profile: "acme".into(),
             profiles_file: PathBuf::from("/home/u/.kube/runai-profiles.yaml"),
+            api_version: ExecApiVersion::V1,
         }
     }
 
@@ -426,7 +439,7 @@ extensions:
             "apiVersion: v1\nkind: Config\nusers:\n- name: runai-acme\n  user:\n    exec:\n      \
              apiVersion: client.authentication.k8s.io/v1\n      command: kubectl-runai_token\n      args:\n      \
              - get\n      - --profile\n      - acme\n      - --profiles-file\n      - /home/u/.kube/runai-profiles.yaml\n      \
-             interactiveMode: Never\n      installHint: |\n        kubectl-runai-token is not installed or not on PATH.\n        \
+             - --output\n      - exec-credential\n      interactiveMode: Never\n      installHint: |\n        kubectl-runai-token is not installed or not on PATH.\n        \
              Install it with krew: kubectl krew install runai-token\n        \
              (or install the binary and link it as kubectl-runai_token: see its README).\n"
         );

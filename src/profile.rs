@@ -643,6 +643,12 @@ struct ParseError {
     hint: Option<String>,
 }
 
+/// Parses the text of a profiles file (no file system, no resolution): the entry
+/// point for fuzzing what a user or an editor wrote.
+pub fn parse_text(text: &str) -> anyhow::Result<ProfilesFile> {
+    parse(text).map_err(|err| config_error!("{}", err.message))
+}
+
 fn parse(text: &str) -> Result<ProfilesFile, ParseError> {
     let file: ProfilesFile = if text.trim().is_empty() {
         ProfilesFile::default()

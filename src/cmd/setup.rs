@@ -26,6 +26,7 @@ pub fn run(ctx: &Context<'_>, args: SetupArgs) -> anyhow::Result<Exit> {
         command: args.command.clone(),
         profile: profile.name.clone(),
         profiles_file: paths.profiles_file.clone(),
+        api_version: args.exec_api_version.unwrap_or_default(),
     };
     let context = args.context.map(|name| ContextEdit {
         name,

@@ -99,7 +99,9 @@ fn keeps_everything_and_replaces_the_old_credential() {
             "--profile",
             "acme",
             "--profiles-file",
-            env.profiles_file().to_str().unwrap()
+            env.profiles_file().to_str().unwrap(),
+            "--output",
+            "exec-credential"
         ]
     );
     assert!(
