@@ -7,6 +7,7 @@ mod support;
 mod api;
 mod auto;
 mod cache;
+mod clients;
 mod docs;
 mod doctor;
 mod exit_codes;

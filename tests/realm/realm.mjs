@@ -81,6 +81,12 @@ function listen(server) {
 }
 
 const isLoopback = (host) => host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
+// A name no resolver knows: only the test proxies map it (and its subdomains) to
+// 127.0.0.1, so a client reaches it through a proxy or not at all. The tests use it
+// for a non-loopback host, which a client must send through the proxy.
+const PROXIED_DOMAIN = 'runai.test';
+const isProxiedName = (host) => host === PROXIED_DOMAIN || host.endsWith(`.${PROXIED_DOMAIN}`);
+const proxyTarget = (host) => (isProxiedName(host) ? '127.0.0.1' : isLoopback(host) ? host : null);
 
 // ---------------------------------------------------------------------------------------
 // Test CA and server certificate: EC P-256, DER written by hand (node:crypto signs). An
@@ -164,7 +170,15 @@ function createPki() {
       extension('2.5.29.19', true, seq()), // basicConstraints: not a CA
       extension('2.5.29.15', true, tlv(0x03, Buffer.from([0x07, 0x80]))), // keyUsage: digitalSignature
       extension('2.5.29.37', false, seq(oid('1.3.6.1.5.5.7.3.1'))), // extKeyUsage: serverAuth
-      extension('2.5.29.17', false, seq(tlv(0x82, Buffer.from('localhost')), tlv(0x87, Buffer.from([127, 0, 0, 1])))),
+      extension(
+        '2.5.29.17',
+        false,
+        seq(
+          tlv(0x82, Buffer.from('localhost')),
+          tlv(0x82, Buffer.from(`*.${PROXIED_DOMAIN}`)),
+          tlv(0x87, Buffer.from([127, 0, 0, 1])),
+        ),
+      ),
       extension('2.5.29.35', false, seq(tlv(0x80, keyId(ca.publicKey)))), // authorityKeyIdentifier
     ],
   });
@@ -217,7 +231,7 @@ function parseClient(value) {
 
 function parseFault(value) {
   const f = expectObject(value, 'a fault');
-  expectKeys(f, ['path', 'times', 'status', 'headers', 'contentType', 'body', 'bodyBytes', 'hang'], 'fault');
+  expectKeys(f, ['path', 'times', 'status', 'headers', 'contentType', 'body', 'bodyBytes', 'hang', 'echo'], 'fault');
   const fault = {
     path: optional(f, 'path', 'string', ''),
     times: optional(f, 'times', 'integer', 1),
@@ -227,11 +241,15 @@ function parseFault(value) {
     body: optional(f, 'body', 'string', ''),
     bodyBytes: optional(f, 'bodyBytes', 'integer', undefined),
     hang: optional(f, 'hang', 'boolean', false),
+    echo: optional(f, 'echo', 'boolean', false),
   };
   if (!fault.path.startsWith('/')) throw new HttpError(400, 'a fault needs a "path" starting with /');
   if (fault.times < 1) throw new HttpError(400, '"times" must be at least 1');
   if (fault.status < 200 || fault.status > 599) throw new HttpError(400, '"status" must be 200..599');
   if (fault.bodyBytes !== undefined && fault.bodyBytes < 0) throw new HttpError(400, '"bodyBytes" must be >= 0');
+  if (fault.echo && (f.body !== undefined || f.bodyBytes !== undefined || fault.hang)) {
+    throw new HttpError(400, '"echo" makes the body: it cannot be combined with "body", "bodyBytes" or "hang"');
+  }
   for (const [k, v] of Object.entries(fault.headers)) {
     if (typeof v !== 'string') throw new HttpError(400, `header "${k}" must be a string`);
   }
@@ -248,6 +266,13 @@ function field(obj, name) {
   if (obj[name] !== undefined) return obj[name];
   const key = Object.keys(obj).find((k) => k.toLowerCase() === name.toLowerCase());
   return key === undefined ? undefined : obj[key];
+}
+
+// The `echo` fault's answer: a broken server that quotes the request it could not parse,
+// secrets included, in both of the error fields clients show (OAuth2's and Run:ai's).
+function echoError(body) {
+  const text = `cannot parse ${body.toString('utf8')}`;
+  return JSON.stringify({ error: 'invalid_request', error_description: text, message: text });
 }
 
 function v1Error(res, status, message) {
@@ -477,7 +502,7 @@ class Tenant {
 
     if (tooLarge) return sendJson(res, tooLarge.status, { code: tooLarge.status, message: tooLarge.message });
     try {
-      if (this.#fault(path, res)) return;
+      if (this.#fault(path, body, res)) return;
       if (listener === 'kube') await this.#kube(req, res, path, entry);
       else await this.#tenant(req, res, path, body);
     } catch (err) {
@@ -515,13 +540,13 @@ class Tenant {
   }
 
   /** Answers from the fault queue when a scripted response matches; true if it did. */
-  #fault(path, res) {
+  #fault(path, body, res) {
     const index = this.faults.findIndex((f) => f.path === path);
     if (index < 0) return false;
     const fault = this.faults[index];
     if (--fault.times === 0) this.faults.splice(index, 1);
     if (fault.hang) return true; // never answer; the socket closes when the client gives up
-    let payload = Buffer.from(fault.body);
+    let payload = Buffer.from(fault.echo ? echoError(body) : fault.body);
     if (fault.bodyBytes !== undefined) {
       // `body` (if any) is a prefix, then 'x' filler up to exactly bodyBytes bytes.
       payload = Buffer.concat([payload, Buffer.alloc(Math.max(0, fault.bodyBytes - payload.length), 'x')]).subarray(0, fault.bodyBytes);
@@ -609,9 +634,11 @@ class Tenant {
     if (!appToken && !(grantType === 'client_credentials' && this.endpoints.has('v1'))) {
       return v1Error(res, 400, `grantType "${grantType}" is not supported`);
     }
-    // Field names are matched case-insensitively, so clientId/clientID and AppId/appId/appID all work.
-    const id = field(body, appToken ? 'appId' : 'clientId');
-    const secret = field(body, appToken ? 'appSecret' : 'clientSecret');
+    // client_credentials field names are matched in any letter case (clientId/clientID),
+    // as Go's encoding/json does. app_token takes only the spelling Run:ai documents,
+    // `AppId` and `AppSecret`, so a client that sends appId is caught here.
+    const id = appToken ? body.AppId : field(body, 'clientId');
+    const secret = appToken ? body.AppSecret : field(body, 'clientSecret');
     if (typeof id !== 'string' || !id || typeof secret !== 'string' || !secret) {
       return v1Error(res, 400, 'Required parameter is missing');
     }
@@ -722,8 +749,8 @@ async function createProxy(id) {
     } catch {
       return sendJson(res, 400, { code: 400, message: 'a proxy request needs an absolute-form target' });
     }
-    const host = target.hostname.replace(/^\[|\]$/g, '');
-    if (target.protocol !== 'http:' || !isLoopback(host)) {
+    const host = proxyTarget(target.hostname.replace(/^\[|\]$/g, ''));
+    if (target.protocol !== 'http:' || !host) {
       return sendJson(res, 403, { code: 403, message: 'the test proxy only forwards to loopback http targets' });
     }
     const headers = { ...req.headers };
@@ -747,11 +774,12 @@ async function createProxy(id) {
   server.on('connect', (req, socket, head) => {
     requests.push({ method: 'CONNECT', target: req.url });
     const target = splitHostPort(req.url);
-    if (!target || !isLoopback(target.host)) {
+    const host = target && proxyTarget(target.host);
+    if (!host) {
       socket.end('HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n');
       return;
     }
-    const upstream = net.connect(target.port, target.host);
+    const upstream = net.connect(target.port, host);
     let connected = false;
     upstream.on('connect', () => {
       connected = true;

@@ -281,3 +281,13 @@ impl Tenant {
         )
     }
 }
+
+impl Tenant {
+    /// The requests its Kubernetes API stand-in saw, in order (see `requests`).
+    pub fn kube_requests(&self) -> Vec<Value> {
+        self.requests()
+            .into_iter()
+            .filter(|r| r["listener"] == "kube")
+            .collect()
+    }
+}
