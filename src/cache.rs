@@ -16,6 +16,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::error::ConfigError;
 use crate::fsutil;
 use crate::log_at;
 use crate::output::{DECISIONS, Log};
@@ -171,19 +172,21 @@ impl Cache {
         self.dir.join(format!("{}.lock", key.as_str()))
     }
 
-    /// A valid, fresh entry for `key`, if there is one. Corrupt entries are misses.
+    /// A valid, fresh entry for `key`, if there is one. Corrupt entries are misses,
+    /// and so is an entry this user did not write: a symlink, a file owned by
+    /// someone else or readable by others (docs/security.md#the-token-cache).
     fn read(&self, key: &Key, now: Timestamp, min_validity: Duration, log: &Log) -> Option<Entry> {
         let path = self.entry_path(key);
-        let bytes = match fs::read(&path) {
+        let bytes = match fsutil::read_private(&path, fsutil::MAX_CACHE_FILE) {
             Ok(bytes) => bytes,
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => return None,
+            Err(fsutil::ReadError::NotFound) => return None,
             Err(err) => {
-                log_at!(log, DECISIONS, "cache: cannot read {}: {err}: a miss", path.display());
+                log_at!(log, DECISIONS, "cache: {} {err}: not trusted, a miss", path.display());
                 return None;
             }
         };
         let entry = match serde_json::from_slice::<Entry>(&bytes) {
-            Ok(entry) if entry.format == FORMAT => entry,
+            Ok(entry) if entry.format == FORMAT && crate::token::is_header_safe(entry.token.expose()) => entry,
             _ => {
                 log_at!(log, DECISIONS, "cache: {} is not a valid entry: a miss", path.display());
                 return None;
@@ -202,6 +205,25 @@ impl Cache {
             return None;
         }
         Some(entry)
+    }
+
+    /// Refuses a cache directory that another user owns or may write to: whoever can
+    /// write there can hand out their token as this user's, or point a lock file
+    /// elsewhere (docs/security.md#the-token-cache). A missing one is fine: it is
+    /// created 0700 on the first write.
+    pub fn check_trusted(&self) -> anyhow::Result<()> {
+        fsutil::check_private_dir(&self.dir).map(|_| ()).map_err(|why| {
+            let hint = match why {
+                fsutil::Untrusted::Writable => format!(
+                    "chmod 700 {}, or use a directory of your own (--cache-dir, $RUNAI_TOKEN_CACHE_DIR)",
+                    self.dir.display()
+                ),
+                _ => "use a directory of your own: --cache-dir or $RUNAI_TOKEN_CACHE_DIR".to_owned(),
+            };
+            ConfigError::new(format!("cache directory {} {why}", self.dir.display()))
+                .with_hint(hint)
+                .into()
+        })
     }
 
     fn write(&self, key: &Key, entry: &Entry, log: &Log) {
@@ -236,7 +258,7 @@ impl Cache {
             {
                 continue;
             }
-            if let Ok(entry) = fs::read(&path)
+            if let Ok(entry) = fsutil::read_private(&path, fsutil::MAX_CACHE_FILE)
                 .map_err(|_| ())
                 .and_then(|b| serde_json::from_slice::<Entry>(&b).map_err(|_| ()))
             {
@@ -307,6 +329,7 @@ pub fn get_or_fetch(
         log_at!(log, DECISIONS, "cache: not used (--no-cache)");
         return Ok((fetch()?, Source::Server));
     }
+    cache.check_trusted()?;
     let key = Key::for_profile(profile);
     // The hot path: a lock-free read. Entries are replaced by rename, so a reader
     // sees a whole old entry or a whole new one.
@@ -326,6 +349,8 @@ pub fn get_or_fetch(
         );
         return Ok((fetch()?, Source::Server));
     }
+    // It may have been created by someone else since the first check.
+    cache.check_trusted()?;
     let lock_path = cache.lock_path(&key);
     let waiting = std::time::Instant::now();
     let _lock = match fsutil::lock(&lock_path, LOCK_WAIT) {

@@ -121,12 +121,20 @@ pub fn choose_file(explicit: Option<&Path>, list: &[PathBuf], user: &str) -> any
     })
 }
 
+/// The text of kubeconfig `path`, `None` when it does not exist: a regular file of
+/// at most [`fsutil::MAX_KUBECONFIG`], its byte-order mark dropped.
+pub fn read_text(path: &Path) -> anyhow::Result<Option<String>> {
+    match fsutil::read_text(path, fsutil::MAX_KUBECONFIG) {
+        Ok(text) => Ok(Some(text)),
+        Err(fsutil::ReadError::NotFound) => Ok(None),
+        Err(err) => Err(config_error!("kubeconfig {} {err}", path.display())),
+    }
+}
+
 /// Parses `path` with kube-rs's model; `None` when it does not exist.
 pub fn read_model(path: &Path) -> anyhow::Result<Option<Kubeconfig>> {
-    let text = match fs::read_to_string(path) {
-        Ok(text) => text,
-        Err(err) if err.kind() == ErrorKind::NotFound => return Ok(None),
-        Err(err) => return Err(config_error!("cannot read kubeconfig {}: {err}", path.display())),
+    let Some(text) = read_text(path)? else {
+        return Ok(None);
     };
     if text.trim().is_empty() {
         return Ok(Some(Kubeconfig::default()));
@@ -137,6 +145,8 @@ pub fn read_model(path: &Path) -> anyhow::Result<Option<Kubeconfig>> {
 /// Parses kubeconfig text with kube-rs's model. Its YAML errors come with a
 /// multi-line source excerpt; the first line says it all and keeps `error:` one line.
 pub fn parse_model(text: &str, path: &Path) -> anyhow::Result<Kubeconfig> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    crate::nesting::check(text).map_err(|err| config_error!("kubeconfig {} is not valid: {err}", path.display()))?;
     Kubeconfig::from_yaml(text).map_err(|err| {
         let text = err.to_string();
         let first = text.lines().next().unwrap_or_default().trim().to_owned();
@@ -157,6 +167,8 @@ pub struct Outcome {
 
 /// Applies the edit to a kubeconfig's text (empty for a new file). Pure.
 pub fn edit(text: &str, user: &ExecUser, context: Option<&ContextEdit>) -> Result<Outcome, String> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    crate::nesting::check(text)?;
     let mut doc: Value = if text.trim().is_empty() {
         Value::Mapping(Mapping::new())
     } else {
@@ -181,7 +193,8 @@ pub fn edit(text: &str, user: &ExecUser, context: Option<&ContextEdit>) -> Resul
             let mut fresh = Mapping::new();
             fresh.insert("name".into(), user.user.clone().into());
             users.push(Value::Mapping(fresh));
-            users.last_mut().expect("just pushed")
+            let last = users.len() - 1;
+            &mut users[last]
         }
     };
     let entry = entry.as_mapping_mut().ok_or("a users entry is not a map")?;
@@ -219,7 +232,8 @@ pub fn edit(text: &str, user: &ExecUser, context: Option<&ContextEdit>) -> Resul
                 body.insert("cluster".into(), cluster.clone().into());
                 fresh.insert("context".into(), Value::Mapping(body));
                 contexts.push(Value::Mapping(fresh));
-                contexts.last_mut().expect("just pushed")
+                let last = contexts.len() - 1;
+                &mut contexts[last]
             }
         };
         let entry = entry.as_mapping_mut().ok_or("a contexts entry is not a map")?;
@@ -264,14 +278,13 @@ pub fn update(path: &Path, apply: impl FnOnce(&str) -> anyhow::Result<Outcome>) 
     }
     // client-go locks the path it was given, not a symlink's target: so do we.
     let _lock = KubeconfigLock::acquire(path)?;
-    let (text, mode) = match fs::read_to_string(&target) {
-        Ok(text) => {
+    let (text, mode) = match read_text(&target)? {
+        Some(text) => {
             let metadata =
                 fs::metadata(&target).map_err(|err| config_error!("cannot read {}: {err}", target.display()))?;
             (text, fsutil::mode(&metadata))
         }
-        Err(err) if err.kind() == ErrorKind::NotFound => (String::new(), 0o600),
-        Err(err) => return Err(config_error!("cannot read kubeconfig {}: {err}", target.display())),
+        None => (String::new(), 0o600),
     };
     let outcome = apply(&text)?;
     if outcome.text != text {
@@ -289,10 +302,33 @@ fn resolve_symlink(path: &Path) -> PathBuf {
     }
 }
 
-/// client-go's kubeconfig lock: `<file>.lock`, created exclusively, removed after the
-/// write. kubectl fails at once when it finds one; `setup` waits a bounded time.
+/// client-go's kubeconfig lock: `<file>.lock`, created exclusively (never through a
+/// symlink), removed after the write. kubectl fails at once when it finds one;
+/// `setup` waits a bounded time.
+///
+/// A lock left behind would break every `kubectl config` command, and the release
+/// build aborts on panic, so `Drop` would not run: a held lock is also registered
+/// with a panic hook that removes it (docs/security.md#locks).
 struct KubeconfigLock {
     path: PathBuf,
+}
+
+/// Lock files this process holds, for the panic hook.
+static HELD: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
+
+fn remove_held_locks_on_panic() {
+    static HOOK: std::sync::Once = std::sync::Once::new();
+    HOOK.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if let Ok(held) = HELD.lock() {
+                for path in held.iter() {
+                    let _ = fs::remove_file(path);
+                }
+            }
+            previous(info);
+        }));
+    });
 }
 
 impl KubeconfigLock {
@@ -300,17 +336,14 @@ impl KubeconfigLock {
         let mut name = kubeconfig.as_os_str().to_owned();
         name.push(".lock");
         let path = PathBuf::from(name);
+        remove_held_locks_on_panic();
         let deadline = Instant::now() + LOCK_WAIT;
         loop {
-            let mut options = fs::OpenOptions::new();
-            options.write(true).create_new(true);
-            #[cfg(unix)]
-            {
-                use std::os::unix::fs::OpenOptionsExt;
-                options.mode(0o600);
-            }
-            match options.open(&path) {
-                Ok(_) => return Ok(Self { path }),
+            match fsutil::create_exclusive(&path) {
+                Ok(_) => {
+                    HELD.lock().unwrap_or_else(|e| e.into_inner()).push(path.clone());
+                    return Ok(Self { path });
+                }
                 Err(err) if err.kind() == ErrorKind::AlreadyExists && Instant::now() < deadline => {
                     std::thread::sleep(Duration::from_millis(10));
                 }
@@ -332,6 +365,9 @@ impl KubeconfigLock {
 impl Drop for KubeconfigLock {
     fn drop(&mut self) {
         let _ = fs::remove_file(&self.path);
+        HELD.lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|p| p != &self.path);
     }
 }
 
@@ -342,6 +378,9 @@ pub struct PluginUser {
     pub command: String,
     pub profile: Option<String>,
     pub profiles_file: Option<String>,
+    /// The `--output` it asks for: `None` leaves it to `KUBERNETES_EXEC_INFO`,
+    /// which not every exec client sets (users written by `setup` before 0.2).
+    pub output: Option<String>,
 }
 
 /// The users in `config` whose exec command is this plugin.
@@ -378,6 +417,7 @@ pub fn plugin_users(config: &Kubeconfig) -> Vec<PluginUser> {
             command: command.to_owned(),
             profile: flag("--profile", Some("-p")),
             profiles_file: flag("--profiles-file", None),
+            output: flag("--output", Some("-o")),
         });
     }
     users
@@ -529,15 +569,34 @@ extensions:
                     command: "kubectl-runai_token".into(),
                     profile: Some("acme".into()),
                     profiles_file: Some("/home/u/.kube/runai-profiles.yaml".into()),
+                    output: Some("exec-credential".into()),
                 },
                 PluginUser {
                     user: "k".into(),
                     command: "kubectl".into(),
                     profile: Some("other".into()),
-                    profiles_file: None
+                    profiles_file: None,
+                    output: None,
                 },
             ]
         );
+    }
+
+    /// The release build aborts on panic, so `Drop` never runs: the hook alone must
+    /// take the lock away, or every later `kubectl config` fails on it.
+    #[test]
+    fn a_panic_while_holding_the_lock_leaves_no_lock_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("config");
+        let lock_file = dir.path().join("config.lock");
+        let result = std::panic::catch_unwind(|| {
+            let lock = KubeconfigLock::acquire(&config).unwrap();
+            assert!(lock_file.exists());
+            std::mem::forget(lock); // as under panic = "abort": no Drop
+            panic!("a bug between taking and releasing the lock");
+        });
+        assert!(result.is_err());
+        assert!(!lock_file.exists(), "the panic hook removed the lock");
     }
 
     #[test]

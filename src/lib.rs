@@ -27,6 +27,7 @@ pub mod error;
 pub mod exec_credential;
 pub mod fsutil;
 pub mod kubeconfig;
+pub mod nesting;
 pub mod output;
 pub mod paths;
 pub mod profile;

@@ -7,6 +7,7 @@ use runai_token::output::{Log, report_error};
 use runai_token::paths::Env;
 
 fn main() -> ExitCode {
+    runai_token::secret::keep_out_of_core_dumps();
     let log = Log::default();
     match runai_token::run(std::env::args_os(), &Env::os(), &log) {
         Ok(exit) => exit.into(),

@@ -42,14 +42,25 @@ impl Log {
     }
 
     /// Registers a value (a secret, a token) to be redacted from everything this
-    /// process writes to stderr.
+    /// process writes to stderr, in every form the plugin sends it in
+    /// ([`crate::secret::encodings`]).
     pub fn protect(&self, value: &str) {
-        if value.len() >= 4 {
-            let mut sensitive = self.sensitive.lock().unwrap_or_else(|e| e.into_inner());
-            if !sensitive.iter().any(|known| known == value) {
-                sensitive.push(value.to_owned());
+        if value.len() < 4 {
+            return;
+        }
+        let mut sensitive = self.sensitive.lock().unwrap_or_else(|e| e.into_inner());
+        for form in crate::secret::encodings(value) {
+            if !sensitive.contains(&form) {
+                sensitive.push(form);
             }
         }
+        // Longest first: a form that contains another is replaced whole.
+        sensitive.sort_by_key(|form| std::cmp::Reverse(form.len()));
+    }
+
+    /// Whether `text` shows any protected value (or a JWT).
+    pub fn reveals(&self, text: &str) -> bool {
+        self.redact(text) != text
     }
 
     /// `text` with every protected value and every JWT-looking word redacted.
@@ -90,6 +101,22 @@ macro_rules! log_at {
     ($log:expr, $level:expr, $($arg:tt)*) => {
         $log.at($level, format_args!($($arg)*))
     };
+}
+
+/// Text the plugin did not write (a server's message, a token's claims, a command's
+/// stderr) made safe for a terminal: control characters and the invisible
+/// formatting characters that can reorder text are shown escaped (`\u{1b}`).
+pub fn escape_untrusted(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        let invisible = matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
+        if c.is_control() || invisible {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// Writes the requested output to stdout. A closed pipe (`| head`) is not an error.
@@ -151,9 +178,9 @@ pub fn report_error(log: &Log, message: &str, hint: Option<&str>) {
         .collect::<Vec<_>>()
         .join(" ");
     let mut stderr = io::stderr().lock();
-    let _ = writeln!(stderr, "error: {}", log.redact(&message));
+    let _ = writeln!(stderr, "error: {}", escape_untrusted(&log.redact(&message)));
     if let Some(hint) = hint {
-        let _ = writeln!(stderr, "hint: {}", log.redact(hint));
+        let _ = writeln!(stderr, "hint: {}", escape_untrusted(&log.redact(hint)));
     }
 }
 
@@ -167,6 +194,25 @@ mod tests {
         log.protect("s3cr3t-value");
         log.protect("abc"); // too short to be a secret worth matching
         assert_eq!(log.redact("got s3cr3t-value and abc"), "got [redacted] and abc");
+    }
+
+    #[test]
+    fn untrusted_text_is_escaped() {
+        assert_eq!(
+            escape_untrusted("a\u{1b}[31mred\r\nX\u{0}\u{202e}é"),
+            "a\\u{1b}[31mred\\r\\nX\\u{0}\\u{202e}é"
+        );
+    }
+
+    #[test]
+    fn every_encoding_of_a_protected_value_is_redacted() {
+        let log = Log::default();
+        log.protect("q9Zx+7Lm/Q");
+        assert_eq!(
+            log.redact("client_secret=q9Zx%2B7Lm%2FQ&x"),
+            "client_secret=[redacted]&x"
+        );
+        assert!(log.reveals("q9Zx+7Lm/Q") && !log.reveals("nothing here"));
     }
 
     #[test]

@@ -37,6 +37,14 @@ impl Env {
         .filter(|value| !value.is_empty())
     }
 
+    /// Whether `name` is set at all, even to the empty string.
+    pub fn is_set(&self, name: &str) -> bool {
+        match &self.vars {
+            None => std::env::var_os(name).is_some(),
+            Some(vars) => vars.contains_key(name),
+        }
+    }
+
     /// A variable as UTF-8; a non-UTF-8 value counts as unset.
     pub fn var(&self, name: &str) -> Option<String> {
         self.var_os(name).and_then(|value| value.into_string().ok())

@@ -281,9 +281,9 @@ pub struct LoadedFile {
 impl LoadedFile {
     /// Reads and parses `path`. A missing file is a configuration error with a hint.
     pub fn load(path: &Path) -> anyhow::Result<Self> {
-        let text = match fs::read_to_string(path) {
+        let text = match fsutil::read_text(path, fsutil::MAX_CONFIG_FILE) {
             Ok(text) => text,
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+            Err(fsutil::ReadError::NotFound) => {
                 return Err(ConfigError::new(format!("profiles file {} not found", path.display()))
                     .with_hint(
                         "create a profile: kubectl runai-token profile set NAME --url URL \
@@ -292,7 +292,7 @@ impl LoadedFile {
                     .into());
             }
             Err(err) => {
-                return Err(config_error!("cannot read profiles file {}: {err}", path.display()));
+                return Err(config_error!("profiles file {} {err}", path.display()));
             }
         };
         let file = parse(&text).map_err(|err| {
@@ -650,6 +650,8 @@ pub fn parse_text(text: &str) -> anyhow::Result<ProfilesFile> {
 }
 
 fn parse(text: &str) -> Result<ProfilesFile, ParseError> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    crate::nesting::check(text).map_err(|message| ParseError { message, hint: None })?;
     let file: ProfilesFile = if text.trim().is_empty() {
         ProfilesFile::default()
     } else {
@@ -793,10 +795,14 @@ fn check_url(text: &str) -> Result<String, String> {
 }
 
 fn read_secret_file(path: &Path) -> anyhow::Result<String> {
-    let metadata = fs::metadata(path).map_err(|err| {
-        ConfigError::new(format!("cannot read {}: {err}", path.display()))
-            .with_hint("create the file with the client secret, mode 600")
+    let bytes = fsutil::read_regular(path, fsutil::MAX_SECRET).map_err(|err| match err {
+        fsutil::ReadError::NotFound => ConfigError::new(format!("secret file {} not found", path.display()))
+            .with_hint("create the file with the client secret, mode 600"),
+        fsutil::ReadError::TooLarge(_) => ConfigError::new(format!("secret file {} {err}", path.display()))
+            .with_hint("the file must hold the client secret alone"),
+        other => ConfigError::new(format!("secret file {} {other}", path.display())),
     })?;
+    let metadata = fs::metadata(path).map_err(|err| config_error!("cannot read {}: {err}", path.display()))?;
     if fsutil::readable_by_others(&metadata) {
         return Err(
             ConfigError::new(format!("secret file {} is readable by group or others", path.display()))
@@ -804,7 +810,7 @@ fn read_secret_file(path: &Path) -> anyhow::Result<String> {
                 .into(),
         );
     }
-    fs::read_to_string(path).map_err(|err| config_error!("cannot read {}: {err}", path.display()))
+    String::from_utf8(bytes).map_err(|_| config_error!("secret file {} is not UTF-8 text", path.display()))
 }
 
 /// Runs `argv` without a shell and returns its stdout, waiting at most `timeout` (a
@@ -821,17 +827,25 @@ fn run_secret_command(argv: &[String], timeout: Duration) -> anyhow::Result<Stri
         .stderr(Stdio::piped())
         .spawn()
         .map_err(|err| config_error!("cannot run {program:?}: {err}"))?;
-    let read_all = |pipe: Option<Box<dyn Read + Send>>| {
+    // Each pipe is read up to a cap and then closed: a command that prints without
+    // end gets EPIPE instead of growing this process's memory.
+    let read_capped = |pipe: Option<Box<dyn Read + Send>>, cap: u64| {
         std::thread::spawn(move || {
             let mut bytes = Vec::new();
-            if let Some(mut pipe) = pipe {
-                let _ = pipe.read_to_end(&mut bytes);
+            if let Some(pipe) = pipe {
+                let _ = pipe.take(cap + 1).read_to_end(&mut bytes);
             }
             bytes
         })
     };
-    let stdout = read_all(child.stdout.take().map(|p| Box::new(p) as Box<dyn Read + Send>));
-    let stderr = read_all(child.stderr.take().map(|p| Box::new(p) as Box<dyn Read + Send>));
+    let stdout = read_capped(
+        child.stdout.take().map(|p| Box::new(p) as Box<dyn Read + Send>),
+        fsutil::MAX_SECRET,
+    );
+    let stderr = read_capped(
+        child.stderr.take().map(|p| Box::new(p) as Box<dyn Read + Send>),
+        fsutil::MAX_SECRET,
+    );
     let deadline = std::time::Instant::now() + timeout;
     // Polls from 0.2 ms up to 20 ms: a fast command costs little extra wall time.
     let mut pause = Duration::from_micros(200);
@@ -855,6 +869,12 @@ fn run_secret_command(argv: &[String], timeout: Duration) -> anyhow::Result<Stri
     };
     let stdout = stdout.join().unwrap_or_default();
     let stderr = stderr.join().unwrap_or_default();
+    if stdout.len() as u64 > fsutil::MAX_SECRET {
+        return Err(config_error!(
+            "{program:?} printed more than {} KiB: a client secret is a short string",
+            fsutil::MAX_SECRET / 1024
+        ));
+    }
     let stdout =
         String::from_utf8(stdout).map_err(|_| config_error!("{program:?} printed a secret that is not UTF-8"))?;
     if !status.success() {
@@ -864,6 +884,7 @@ fn run_secret_command(argv: &[String], timeout: Duration) -> anyhow::Result<Stri
             .chain(stdout.lines().map(str::trim))
             .collect();
         let stderr = redact(String::from_utf8_lossy(&stderr).trim(), &printed);
+        // Quoted with `{:?}`, which escapes control characters for the terminal.
         let stderr: String = stderr.chars().take(300).collect();
         return Err(config_error!("{program:?} failed ({status}): {stderr:?}"));
     }
@@ -1084,6 +1105,34 @@ profiles:
         assert!(
             format!("{err:#}").ends_with("failed (exit status: 1): \"[redacted]\""),
             "{err:#}"
+        );
+    }
+
+    #[test]
+    fn a_secret_command_that_prints_without_end_is_cut_off() {
+        let endless =
+            loaded("profiles:\n- name: a\n  url: https://x\n  client-id: c\n  client-secret-command: [yes, abc]\n");
+        let err = endless
+            .resolve(endless.find("a").unwrap(), &Env::from_pairs([]))
+            .unwrap_err();
+        assert!(
+            format!("{err:#}").ends_with("\"yes\" printed more than 16 KiB: a client secret is a short string"),
+            "{err:#}"
+        );
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_accepted_and_deep_nesting_refused() {
+        let file = parse("\u{feff}apiVersion: runai-token/v1\nkind: Profiles\n")
+            .ok()
+            .unwrap();
+        assert_eq!(file.kind, KIND);
+        let deep = format!("profiles: {}{}\n", "[".repeat(100_000), "]".repeat(100_000));
+        let err = parse(&deep).err().unwrap();
+        assert!(
+            err.message.contains("nesting this deep is not supported"),
+            "{}",
+            err.message
         );
     }
 

@@ -9,6 +9,17 @@ use std::fmt;
 
 use sha2::{Digest, Sha256};
 
+/// Marks the process non-dumpable (Linux): no core file, no ptrace by other users'
+/// processes, so neither can read a secret out of its memory. Called first thing in
+/// `main`; it costs one system call (docs/security.md#memory).
+pub fn keep_out_of_core_dumps() {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    {
+        // Best effort: a kernel that refuses leaves things as they were.
+        let _ = rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable);
+    }
+}
+
 /// A value that is hidden from `Debug` and has no `Display`.
 #[derive(Clone, PartialEq, Eq, Default)]
 pub struct Secret<T>(T);
@@ -57,6 +68,44 @@ pub fn hex(bytes: &[u8]) -> String {
     for byte in bytes {
         let _ = write!(out, "{byte:02x}");
     }
+    out
+}
+
+/// Every form in which the plugin itself puts `value` on the wire, and in which a
+/// server that echoes a request back would show it: raw, form-urlencoded (as sent,
+/// and with lowercase hex or `%20` as a server may re-encode it), JSON string
+/// content, and JSON of JSON (a JSON request quoted inside a JSON error).
+/// docs/security.md#redaction
+pub fn encodings(value: &str) -> Vec<String> {
+    let form: String = url::form_urlencoded::byte_serialize(value.as_bytes()).collect();
+    let json = |text: &str| {
+        let quoted = serde_json::Value::String(text.to_owned()).to_string();
+        quoted[1..quoted.len() - 1].to_owned()
+    };
+    let mut forms = vec![
+        value.to_owned(),
+        json(value),
+        json(&json(value)),
+        form.replace('+', "%20"),
+        lowercase_hex(&form),
+        form,
+    ];
+    forms.sort();
+    forms.dedup();
+    forms
+}
+
+/// `%2F` -> `%2f`, leaving everything else as it is.
+fn lowercase_hex(encoded: &str) -> String {
+    let mut out = String::with_capacity(encoded.len());
+    let mut rest = encoded;
+    while let Some(at) = rest.find('%') {
+        out.push_str(&rest[..at]);
+        let escape = rest.get(at..at + 3).unwrap_or(&rest[at..]);
+        out.push_str(&escape.to_ascii_lowercase());
+        rest = &rest[at + escape.len()..];
+    }
+    out.push_str(rest);
     out
 }
 
@@ -123,6 +172,22 @@ mod tests {
         let print = fingerprint("abcdefgh");
         assert_eq!(print, "len=8 sha256=9c56cc51");
         assert!(!print.contains("abcdefgh"));
+    }
+
+    #[test]
+    fn encodings_cover_what_was_sent() {
+        let secret = "q9Zx+7Lm/a b\"c";
+        let forms = encodings(secret);
+        for expected in [
+            "q9Zx+7Lm/a b\"c",
+            "q9Zx%2B7Lm%2Fa+b%22c",
+            "q9Zx%2b7Lm%2fa+b%22c",
+            "q9Zx%2B7Lm%2Fa%20b%22c",
+            "q9Zx+7Lm/a b\\\"c",
+            "q9Zx+7Lm/a b\\\\\\\"c",
+        ] {
+            assert!(forms.iter().any(|f| f == expected), "{expected} in {forms:?}");
+        }
     }
 
     #[test]

@@ -67,9 +67,11 @@ impl Report {
                 Status::Warn => "warn",
                 Status::Fail => "fail",
             };
+            // Messages quote servers, claims and commands: one escaped line each.
+            let message = output::escape_untrusted(message);
             out.push_str(&format!("{status:<5} {check:<15} {message}\n"));
             if let Some(hint) = hint {
-                out.push_str(&format!("{:<22}hint: {hint}\n", ""));
+                out.push_str(&format!("{:<22}hint: {}\n", "", output::escape_untrusted(hint)));
             }
         }
         out
@@ -236,6 +238,23 @@ fn check_kubeconfig(ctx: &Context<'_>, paths: &Paths, report: &mut Report) {
         for user in kubeconfig::plugin_users(&config) {
             found += 1;
             let problem = user_problem(ctx, path, &user, paths);
+            if problem.is_none() && user.output.as_deref() != Some("exec-credential") {
+                report.warn(
+                    "kubeconfig",
+                    format!(
+                        "user {:?} in {} does not ask for --output exec-credential: clients that do not set \
+                         KUBERNETES_EXEC_INFO (client-node, older Python clients) get a bare token",
+                        user.user,
+                        path.display()
+                    ),
+                    format!(
+                        "kubectl runai-token setup --user {} --profile {} (rewrites it)",
+                        user.user,
+                        user.profile.as_deref().unwrap_or("PROFILE")
+                    ),
+                );
+                continue;
+            }
             match problem {
                 None => report.ok(
                     "kubeconfig",
@@ -322,6 +341,8 @@ fn check_context(paths: &Paths, context: &str, report: &mut Report) {
     let result = (|| -> anyhow::Result<String> {
         let mut merged: Option<Kubeconfig> = None;
         for path in paths.kubeconfigs.iter().filter(|p| p.exists()) {
+            // Bounded and checked first; kube-rs then reads it as every client does.
+            kubeconfig::read_model(path)?;
             let config = Kubeconfig::read_from(path)
                 .map_err(|err| anyhow::anyhow!("cannot read {}: {}", path.display(), first_line(&err)))?;
             merged = Some(match merged {

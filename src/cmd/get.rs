@@ -7,26 +7,36 @@ use std::time::Duration;
 use crate::Context;
 use crate::cache::{self, Source};
 use crate::cli::{GetArgs, OutputFormat};
-use crate::error::Exit;
+use crate::error::{ConfigError, Exit};
 use crate::exec_credential::{self, ExecApiVersion};
 use crate::output;
 use crate::profile::ResolvedProfile;
 use crate::time::Timestamp;
 use crate::token::Token;
 
+const EXEC_INFO: &str = "KUBERNETES_EXEC_INFO";
+
 pub fn run(ctx: &Context<'_>, args: &GetArgs) -> anyhow::Result<Exit> {
     let now = Timestamp::now();
     // Everything that can be a usage error is decided before any file or network work.
-    let exec_info = ctx.env.var("KUBERNETES_EXEC_INFO");
-    let format = args.output.unwrap_or(if exec_info.is_some() {
+    // Set at all, KUBERNETES_EXEC_INFO means an exec client runs us: even empty, it
+    // gets an ExecCredential, never a bare token it cannot parse.
+    let under_exec_client = ctx.env.is_set(EXEC_INFO);
+    let exec_info = ctx.env.var_os(EXEC_INFO);
+    let format = args.output.unwrap_or(if under_exec_client {
         OutputFormat::ExecCredential
     } else {
         OutputFormat::Token
     });
     // KUBERNETES_EXEC_INFO matters only to the ExecCredential: `-o token` inside an
     // exec plugin's environment must not fail on it.
-    let exec_version = match (&exec_info, format) {
-        (Some(info), OutputFormat::ExecCredential) => exec_credential::version_from_exec_info(info)?,
+    let exec_version = match (exec_info, format) {
+        (Some(info), OutputFormat::ExecCredential) => {
+            let info = info
+                .into_string()
+                .map_err(|_| ConfigError::new(format!("{EXEC_INFO} is not UTF-8")))?;
+            exec_credential::version_from_exec_info(&info)?
+        }
         _ => args.exec_api_version.unwrap_or_default(),
     };
     let paths = ctx.paths()?;

@@ -91,8 +91,9 @@ impl Report {
     pub fn table(&self) -> String {
         let mut rows: Vec<[String; 2]> = Vec::new();
         let mut row = |name: &str, value: Option<String>| {
+            // Claims are the server's text: never raw control characters on a terminal.
             if let Some(value) = value {
-                rows.push([name.to_owned(), value]);
+                rows.push([name.to_owned(), output::escape_untrusted(&value)]);
             }
         };
         row("profile", Some(self.profile.clone()));

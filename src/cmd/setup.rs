@@ -43,12 +43,7 @@ pub fn run(ctx: &Context<'_>, args: SetupArgs) -> anyhow::Result<Exit> {
     };
 
     let outcome = if args.dry_run {
-        let text = match std::fs::read_to_string(&target) {
-            Ok(text) => text,
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => String::new(),
-            Err(err) => return Err(config_error!("cannot read kubeconfig {}: {err}", target.display())),
-        };
-        apply(&text)?
+        apply(&kubeconfig::read_text(&target)?.unwrap_or_default())?
     } else {
         kubeconfig::update(&target, apply)?
     };

@@ -241,7 +241,8 @@ async fn attempt(
         response.content_type.as_deref(),
         &response.body,
         profile.token_field,
-    );
+    )
+    .map_err(|refusal| refusal.map_detail(|detail| withhold_echo(detail, log)));
     if let Ok(granted) = &parsed {
         log.protect(granted.token.expose());
     }
@@ -291,6 +292,29 @@ async fn attempt(
     }
 }
 
+/// A server's error text that quotes the request (a secret, in any encoding the
+/// plugin sent it in, or the name of a secret field) is cut to its status: the
+/// server's words are not worth a leak (docs/security.md#redaction).
+fn withhold_echo(detail: String, log: &Log) -> String {
+    let lower = detail.to_ascii_lowercase();
+    // A form field (`client_secret=`) or a JSON key (`"clientSecret"`) quoted back.
+    let names_a_secret = [
+        "client_secret",
+        "clientsecret",
+        "appsecret",
+        "password",
+        "refresh_token",
+        "refreshtoken",
+    ]
+    .iter()
+    .any(|name| lower.contains(&format!("{name}=")) || lower.contains(&format!("\"{name}\"")));
+    if !names_a_secret && !log.reveals(&detail) {
+        return detail;
+    }
+    let status = detail.split(" (").next().unwrap_or("answered");
+    format!("{status} (its message quotes the request, so it is not shown)")
+}
+
 /// A token response body for `-vvv`: every value under a key that names a token or a
 /// secret is replaced; anything else that looks like a JWT too.
 pub fn redact_body(body: &[u8]) -> String {
@@ -323,6 +347,21 @@ mod tests {
             r#"{"access_token":"[redacted]","expires_in":60,"refresh_token":"[redacted]","token_type":"Bearer"}"#
         );
         assert_eq!(redact_body(b"<html>"), "<html>");
+    }
+
+    #[test]
+    fn a_message_that_echoes_the_request_is_withheld() {
+        let log = Log::default();
+        log.protect("q9Zx+7Lm/Q");
+        let echoed = "answered 400 Bad Request (invalid_request: cannot parse x=q9Zx%2B7Lm%2FQ)".to_owned();
+        assert_eq!(
+            withhold_echo(echoed, &log),
+            "answered 400 Bad Request (its message quotes the request, so it is not shown)"
+        );
+        let named = r#"answered 500 Internal Server Error (bad {"clientSecret":"[not ours]"})"#.to_owned();
+        assert!(withhold_echo(named, &log).ends_with("so it is not shown)"));
+        let plain = "answered 400 Bad Request (invalid_scope)".to_owned();
+        assert_eq!(withhold_echo(plain.clone(), &log), plain);
     }
 
     #[test]

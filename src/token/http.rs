@@ -79,22 +79,23 @@ pub enum Body<'a> {
 
 /// A configured client.
 pub struct Http {
-    client: reqwest::Client,
+    /// Extra CA certificates, checked once in [`Http::new`].
+    certs: Vec<reqwest::Certificate>,
+    insecure_skip_verify: bool,
+    /// Through the proxies of the environment, for every host but loopback.
+    proxied: std::sync::OnceLock<reqwest::Client>,
+    /// Never through a proxy: loopback hosts (a port-forward), as client-go does.
+    direct: std::sync::OnceLock<reqwest::Client>,
 }
 
 impl Http {
     /// Builds the client for a profile's TLS settings. A CA that cannot be read or
     /// parsed is a configuration error.
     pub fn new(tls: &TlsSettings, log: &Log) -> anyhow::Result<Self> {
-        let mut builder = reqwest::Client::builder()
-            .user_agent(user_agent())
-            .connect_timeout(CONNECT_TIMEOUT)
-            .http1_only()
-            .redirect(reqwest::redirect::Policy::none());
         let mut certs = Vec::new();
         if let Some(path) = &tls.ca_file {
-            let pem =
-                std::fs::read(path).map_err(|err| config_error!("certificate-authority {}: {err}", path.display()))?;
+            let pem = crate::fsutil::read_regular(path, crate::fsutil::MAX_CONFIG_FILE)
+                .map_err(|err| config_error!("certificate-authority {} {err}", path.display()))?;
             certs.extend(
                 reqwest::Certificate::from_pem_bundle(&pem)
                     .map_err(|err| config_error!("certificate-authority {}: not PEM: {err}", path.display()))?,
@@ -119,13 +120,52 @@ impl Http {
                 "trusting {} extra CA certificate(s) besides the OS trust store",
                 certs.len()
             );
-            builder = builder.tls_certs_merge(certs);
         }
-        if tls.insecure_skip_verify {
+        let http = Self {
+            certs,
+            insecure_skip_verify: tls.insecure_skip_verify,
+            proxied: std::sync::OnceLock::new(),
+            direct: std::sync::OnceLock::new(),
+        };
+        // Fail now, as a configuration error, rather than on the first request.
+        http.build(true).context("cannot build the HTTP client")?;
+        Ok(http)
+    }
+
+    fn build(&self, proxied: bool) -> reqwest::Result<reqwest::Client> {
+        let mut builder = reqwest::Client::builder()
+            .user_agent(user_agent())
+            .connect_timeout(CONNECT_TIMEOUT)
+            .http1_only()
+            .redirect(reqwest::redirect::Policy::none());
+        if !proxied {
+            builder = builder.no_proxy();
+        }
+        if !self.certs.is_empty() {
+            builder = builder.tls_certs_merge(self.certs.iter().cloned());
+        }
+        if self.insecure_skip_verify {
             builder = builder.tls_danger_accept_invalid_certs(true);
         }
-        let client = builder.build().context("cannot build the HTTP client")?;
-        Ok(Self { client })
+        builder.build()
+    }
+
+    /// The client for `url`: loopback hosts are never proxied, so a secret sent over
+    /// plain http to a port-forward never crosses the network to a proxy
+    /// (docs/security.md#proxies-and-loopback).
+    fn client_for(&self, url: &reqwest::Url) -> Result<&reqwest::Client, TransportError> {
+        let (cell, proxied) = if is_loopback(url) {
+            (&self.direct, false)
+        } else {
+            (&self.proxied, true)
+        };
+        if let Some(client) = cell.get() {
+            return Ok(client);
+        }
+        let client = self
+            .build(proxied)
+            .map_err(|e| TransportError::Other(error_chain(&e)))?;
+        Ok(cell.get_or_init(|| client))
     }
 
     /// Sends `request`, retrying as it allows, until `deadline`.
@@ -191,9 +231,11 @@ impl Http {
 
     async fn send_once(&self, request: &Outgoing<'_>, log: &Log) -> Result<Response, TransportError> {
         let started = Instant::now();
-        let mut builder = self
-            .client
-            .request(request.method.clone(), request.url)
+        let url =
+            reqwest::Url::parse(request.url).map_err(|e| TransportError::Other(format!("{}: {e}", request.url)))?;
+        let client = self.client_for(&url)?;
+        let mut builder = client
+            .request(request.method.clone(), url)
             .header(ACCEPT, "application/json");
         for (name, value) in &request.headers {
             let name = HeaderName::from_bytes(name.as_bytes())
@@ -221,7 +263,7 @@ impl Http {
                 log_at!(log, WIRE, "> {log_body}");
             }
         }
-        let mut response = self.client.execute(built).await.map_err(|err| {
+        let mut response = client.execute(built).await.map_err(|err| {
             if err.is_connect() {
                 TransportError::Connect(error_chain(&err))
             } else if err.is_timeout() {
@@ -273,6 +315,16 @@ impl Http {
             body,
             attempts: 1,
         })
+    }
+}
+
+/// `localhost`, 127.0.0.0/8 or ::1.
+pub fn is_loopback(url: &reqwest::Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(domain)) => domain.trim_end_matches('.').eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
     }
 }
 
@@ -347,6 +399,23 @@ mod tests {
         assert_eq!(retry_after(&headers), Some(Duration::from_secs(86_400)));
         headers.insert(RETRY_AFTER, HeaderValue::from_static("soon"));
         assert_eq!(retry_after(&headers), None);
+    }
+
+    #[test]
+    fn loopback_hosts_are_told_apart() {
+        for (url, loopback) in [
+            ("http://127.0.0.1:8080/x", true),
+            ("http://127.1.2.3/", true),
+            ("http://[::1]:9/", true),
+            ("http://localhost/", true),
+            ("http://LocalHost./", true),
+            ("https://api.localhost/", false),
+            ("https://acme.run.ai/", false),
+            ("http://10.0.0.1/", false),
+            ("http://localhost.evil.com/", false),
+        ] {
+            assert_eq!(is_loopback(&reqwest::Url::parse(url).unwrap()), loopback, "{url}");
+        }
     }
 
     #[test]

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::error::Exit;
+use crate::output::escape_untrusted;
 use crate::profile::{AuthMode, ResolvedProfile, TokenField};
 use crate::secret::{Secret, redact};
 use crate::time::Timestamp;
@@ -228,26 +229,16 @@ fn json<T: Serialize>(value: &T) -> String {
 
 /// `application/x-www-form-urlencoded` (the WHATWG URL standard's serializer).
 pub fn form(pairs: &[(&str, &str)]) -> String {
-    let mut out = String::new();
-    for (i, (name, value)) in pairs.iter().enumerate() {
-        if i > 0 {
-            out.push('&');
-        }
-        form_encode(name, &mut out);
-        out.push('=');
-        form_encode(value, &mut out);
-    }
-    out
+    url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(pairs)
+        .finish()
 }
 
-fn form_encode(text: &str, out: &mut String) {
-    for byte in text.bytes() {
-        match byte {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'*' | b'-' | b'.' | b'_' => out.push(byte as char),
-            b' ' => out.push('+'),
-            other => out.push_str(&format!("%{other:02X}")),
-        }
-    }
+/// Whether `token` can travel as an HTTP header value and be printed as one line:
+/// visible ASCII only, no space, no control character (docs/security.md#tokens).
+/// RFC 6750's `b64token` is a subset; real tokens (JWTs, opaque strings) pass.
+pub fn is_header_safe(token: &str) -> bool {
+    !token.is_empty() && token.bytes().all(|b| (0x21..=0x7e).contains(&b))
 }
 
 /// A successful token response: both `snake_case` (OAuth2, Keycloak) and
@@ -287,6 +278,18 @@ pub enum Refusal {
     Rejected(String),
     /// Anything else (exit 4).
     Unavailable(String),
+}
+
+impl Refusal {
+    /// The same refusal with its text changed.
+    pub fn map_detail(self, change: impl FnOnce(String) -> String) -> Self {
+        match self {
+            Refusal::Absent(text) => Refusal::Absent(change(text)),
+            Refusal::UnknownGrant(text) => Refusal::UnknownGrant(change(text)),
+            Refusal::Rejected(text) => Refusal::Rejected(change(text)),
+            Refusal::Unavailable(text) => Refusal::Unavailable(change(text)),
+        }
+    }
 }
 
 /// Classifies one answer of a token endpoint. Pure: status, content type and body in,
@@ -379,11 +382,23 @@ fn granted(value: Value, field: TokenField) -> Result<Granted, Refusal> {
     let token = token
         .filter(|t| !t.is_empty())
         .ok_or_else(|| Refusal::Unavailable(format!("answered without {} in its JSON", field.as_str())))?;
+    if !is_header_safe(&token) {
+        // Printed as a header line or sent as one, it would let the server choose
+        // what else goes on the wire or the terminal.
+        return Err(Refusal::Unavailable(format!(
+            "answered an {} that is not a valid HTTP header value (spaces or control characters)",
+            field.as_str()
+        )));
+    }
+    // A lifetime of 0 or less says nothing: the expiry is then unknown.
     let expires_in = match wire.expires_in {
-        Some(Value::Number(n)) => n.as_u64().or_else(|| n.as_f64().map(|f| f as u64)),
+        Some(Value::Number(n)) => n
+            .as_u64()
+            .or_else(|| n.as_f64().filter(|f| f.is_finite() && *f >= 1.0).map(|f| f as u64)),
         Some(Value::String(s)) => s.trim().parse().ok(),
         _ => None,
-    };
+    }
+    .filter(|seconds| *seconds > 0);
     Ok(Granted {
         token: Secret::new(token),
         token_type: wire.token_type.unwrap_or_else(|| "Bearer".to_owned()),
@@ -391,7 +406,10 @@ fn granted(value: Value, field: TokenField) -> Result<Granted, Refusal> {
     })
 }
 
-/// `error: error_description` or `message`, cut short and scrubbed of tokens.
+/// What a server said about an error, as much as is worth showing: its `error` code
+/// and a short description (`error_description`, else `message`), cut to 200
+/// characters, with tokens redacted and control characters escaped. Whatever else
+/// the body holds is never shown (docs/security.md#redaction).
 fn error_detail(value: &Value) -> String {
     let text = |key: &str| {
         value
@@ -400,15 +418,21 @@ fn error_detail(value: &Value) -> String {
             .map(str::trim)
             .filter(|s| !s.is_empty())
     };
-    let detail = match (text("error"), text("error_description"), text("message")) {
-        (Some(error), Some(description), _) => format!("{error}: {description}"),
-        (Some(error), None, _) => error.to_owned(),
-        (None, _, Some(message)) => message.to_owned(),
-        (None, Some(description), None) => description.to_owned(),
-        (None, None, None) => String::new(),
+    let description = text("error_description").or_else(|| text("message"));
+    let detail = match (text("error"), description) {
+        (Some(error), Some(description)) => format!("{}: {description}", cut(error, 64)),
+        (Some(error), None) => cut(error, 64),
+        (None, Some(description)) => description.to_owned(),
+        (None, None) => String::new(),
     };
-    let short: String = detail.chars().take(200).collect();
-    redact(&short, &[])
+    escape_untrusted(&redact(&cut(&detail, 200), &[]))
+}
+
+fn cut(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((at, _)) => format!("{}...", &text[..at]),
+        None => text.to_owned(),
+    }
 }
 
 /// `503 Service Unavailable`.
@@ -763,6 +787,50 @@ mod tests {
                 "answered 200 OK with application/json, not JSON".into()
             ))
         );
+    }
+
+    #[test]
+    fn a_token_that_is_not_a_header_value_is_refused() {
+        for bad in ["AT\r\nX-Evil: 1", "AT\u{0}", "A T", "AT\u{1b}[2J", "AT\u{e9}"] {
+            let body = serde_json::json!({"access_token": bad, "expires_in": 60}).to_string();
+            assert_eq!(
+                parse(Generation::V2, 200, &body),
+                Err(Refusal::Unavailable(
+                    "answered an access_token that is not a valid HTTP header value (spaces or control characters)"
+                        .into()
+                )),
+                "{bad:?}"
+            );
+        }
+        assert!(is_header_safe("eyJ.a-b_c~d+e/f=="));
+    }
+
+    #[test]
+    fn a_lifetime_of_zero_or_less_is_unknown() {
+        for expires_in in ["0", "-5", "0.4", "-1e9", "\"0\"", "\"-3\""] {
+            let body = format!(r#"{{"access_token":"AT","expires_in":{expires_in}}}"#);
+            let granted = parse(Generation::V2, 200, &body).unwrap();
+            assert_eq!(granted.expires_in, None, "{expires_in}");
+        }
+    }
+
+    #[test]
+    fn error_details_are_short_and_escaped() {
+        let body = serde_json::json!({
+            "error": "invalid_request",
+            "error_description": format!("bad\u{1b}]0;pwned\u{7}\r\n{}", "x".repeat(500)),
+            "debug": "everything else stays out",
+        })
+        .to_string();
+        let Err(Refusal::Unavailable(reason)) = parse(Generation::V2, 400, &body) else {
+            panic!()
+        };
+        assert!(
+            reason.starts_with("answered 400 Bad Request (invalid_request: bad\\u{1b}]0;pwned\\u{7}\\r\\nxxx"),
+            "{reason}"
+        );
+        assert!(reason.ends_with("...)") && reason.len() < 260, "{reason}");
+        assert!(!reason.contains("everything else"));
     }
 
     #[test]

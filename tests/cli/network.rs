@@ -169,26 +169,52 @@ fn tls_with_the_profiles_ca() {
 
 #[test]
 fn proxies_from_the_environment() {
-    let (tenant, env) = v2_env(TenantSpec::default(), "");
+    // A host that is not loopback: only the test proxy knows where acme.runai.test is.
+    let (tenant, env) = v2_env(TenantSpec::default().tls(), "");
     let (proxy, proxy_url) = realm().proxy();
-    env.run_with_env(&["get"], &[("HTTP_PROXY", &proxy_url)]).success();
+    use base64::Engine;
+    let data = base64::engine::general_purpose::STANDARD.encode(&tenant.ca);
+    let port = tenant.url.rsplit(':').next().unwrap();
+    let client = tenant.client();
+    env.write_profiles(&format!(
+        "profiles:\n- name: acme\n  url: https://acme.runai.test:{port}\n  auth: v2\n  client-id: {}\n  \
+         client-secret: {}\n  certificate-authority-data: {data}\n  timeout: 5s\n",
+        client.id, client.secret
+    ));
+    // https:// goes through a CONNECT tunnel.
+    env.run_with_env(&["get"], &[("HTTPS_PROXY", &proxy_url)]).success();
     let seen = realm().proxy_requests(&proxy);
     assert_eq!(seen.len(), 1, "{seen:?}");
-    assert_eq!(seen[0]["method"], "POST");
-    assert_eq!(seen[0]["target"], format!("{}/api/v2/token", tenant.url));
+    assert_eq!(seen[0]["method"], "CONNECT");
+    assert_eq!(seen[0]["target"], format!("acme.runai.test:{port}"));
+    assert_eq!(tenant.token_requests(), ["/api/v2/token"]);
 
-    env.run_with_env(&["get"], &[("HTTP_PROXY", &proxy_url), ("NO_PROXY", "127.0.0.1")])
-        .success();
+    // NO_PROXY sends it direct, where the name resolves nowhere.
+    let direct = env.run_with_env(
+        &["get", "--no-cache"],
+        &[("HTTPS_PROXY", &proxy_url), ("NO_PROXY", "runai.test")],
+    );
+    direct.failure(4);
     assert_eq!(realm().proxy_requests(&proxy).len(), 1, "NO_PROXY bypasses the proxy");
+}
 
-    // https:// goes through a CONNECT tunnel.
-    let (tls_tenant, tls_env) = v2_env(TenantSpec::default().tls(), "");
-    use base64::Engine;
-    let data = base64::engine::general_purpose::STANDARD.encode(&tls_tenant.ca);
-    tls_env.write_profiles(&tls_tenant.profile("acme", &format!("auth: v2\ncertificate-authority-data: {data}")));
-    tls_env.run_with_env(&["get"], &[("HTTPS_PROXY", &proxy_url)]).success();
+/// A port-forward (`http://127.0.0.1:PORT`) carries the secret in clear: it must never
+/// go to a proxy, whatever the environment says (client-go never proxies loopback).
+#[test]
+fn loopback_is_never_proxied() {
+    let (tenant, env) = v2_env(TenantSpec::default(), "");
+    let (proxy, proxy_url) = realm().proxy();
+    for variable in ["HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"] {
+        env.run_with_env(&["get", "--no-cache"], &[(variable, &proxy_url)])
+            .success();
+    }
     let seen = realm().proxy_requests(&proxy);
-    assert_eq!(seen.len(), 2, "{seen:?}");
-    assert_eq!(seen[1]["method"], "CONNECT");
-    assert_eq!(seen[1]["target"], tls_tenant.url.trim_start_matches("https://"));
+    assert!(seen.is_empty(), "the secret went to the proxy: {seen:?}");
+    assert_eq!(tenant.token_requests().len(), 4);
+    let localhost = tenant.url.replace("127.0.0.1", "localhost");
+    let yaml = tenant.profile("acme", "auth: v2").replace(&tenant.url, &localhost);
+    env.write_profiles(&yaml);
+    env.run_with_env(&["get", "--no-cache"], &[("HTTP_PROXY", &proxy_url)])
+        .success();
+    assert!(realm().proxy_requests(&proxy).is_empty());
 }

@@ -1,0 +1,78 @@
+//! A quick look at YAML text before the parser sees it: nesting deeper than any
+//! profiles file or kubeconfig needs is refused at once. The YAML parser takes
+//! minutes to refuse 100,000 nested `[` (docs/security.md#read-limits), and
+//! kubectl waits on every run.
+
+/// Deeper flow nesting (`[`, `{`) than this is refused.
+pub const MAX_FLOW_DEPTH: usize = 64;
+/// Lines indented further than this many columns are refused (block nesting).
+pub const MAX_INDENT: usize = 512;
+
+/// `Err` with a message when `text` nests deeper than the limits.
+pub fn check(text: &str) -> Result<(), String> {
+    let mut depth = 0usize;
+    for (number, line) in text.lines().enumerate() {
+        let indent = line.len() - line.trim_start_matches([' ', '\t']).len();
+        if indent > MAX_INDENT {
+            return Err(format!(
+                "line {} is indented more than {MAX_INDENT} columns: nesting this deep is not supported",
+                number + 1
+            ));
+        }
+        let mut quote: Option<char> = None;
+        let mut previous = ' ';
+        for c in line.chars() {
+            match quote {
+                // Quotes matter only inside flow collections, where a quoted `]` is
+                // text; a block scalar's apostrophe (`it's`) is not a quote.
+                Some(q) if c == q => quote = None,
+                Some(_) => {}
+                None if c == '#' && previous.is_whitespace() => break,
+                None if depth > 0 && (c == '"' || c == '\'') => quote = Some(c),
+                None if c == '[' || c == '{' => {
+                    depth += 1;
+                    if depth > MAX_FLOW_DEPTH {
+                        return Err(format!(
+                            "line {} nests more than {MAX_FLOW_DEPTH} levels of [ or {{: nesting this deep is not supported",
+                            number + 1
+                        ));
+                    }
+                }
+                None if c == ']' || c == '}' => depth = depth.saturating_sub(1),
+                None => {}
+            }
+            previous = c;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ordinary_documents_pass() {
+        let text = "a: [1, {b: [\"]]]\", '}}'], c: d}] # [[[[\nkey: it's [fine\n  - x: {y: z}\n";
+        assert_eq!(check(text), Ok(()));
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_at_once() {
+        let flow = format!("profiles: {}{}\n", "[".repeat(100_000), "]".repeat(100_000));
+        let started = std::time::Instant::now();
+        assert_eq!(
+            check(&flow).unwrap_err(),
+            "line 1 nests more than 64 levels of [ or {: nesting this deep is not supported"
+        );
+        assert!(check(&format!("a: {}", "{a: ".repeat(65))).is_err());
+        assert!(check(&format!("a: {}x", "[".repeat(64))).is_ok());
+        let block: String = (0..600).map(|i| format!("{}- \n", " ".repeat(i))).collect();
+        assert!(
+            check(&block)
+                .unwrap_err()
+                .starts_with("line 514 is indented more than 512 columns")
+        );
+        assert!(started.elapsed() < std::time::Duration::from_secs(1));
+    }
+}
