@@ -230,7 +230,7 @@ impl Cache {
         let path = self.entry_path(key);
         let result = serde_json::to_vec(entry)
             .map_err(std::io::Error::other)
-            .and_then(|bytes| fsutil::write_atomic(&path, &bytes, 0o600));
+            .and_then(|bytes| fsutil::write_atomic(&path, &bytes, 0o600, fsutil::Ownership::Mine));
         match result {
             Ok(()) => log_at!(log, DECISIONS, "cache: stored the token in {}", path.display()),
             Err(err) => log_at!(

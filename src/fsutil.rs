@@ -234,17 +234,28 @@ pub fn create_private_dir(dir: &Path) -> io::Result<()> {
     builder.create(dir)
 }
 
+/// Whose file a write leaves behind.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ownership {
+    /// The user's own state (cache entries): the current user's, always.
+    Mine,
+    /// A file the user edits (kubeconfig, profiles): a replaced file keeps its owner
+    /// and group, so a `sudo -E` run does not hand the user's kubeconfig to root.
+    Keep,
+}
+
 /// Writes `bytes` to `path` atomically: a new file with `mode` beside the target,
 /// flushed to disk, then renamed over it. Readers see the old or the new content,
-/// never a half-written file. A file that is replaced keeps its owner and group (a
-/// `sudo -E` run must not hand the user's kubeconfig to root). The parent directory
-/// must exist.
+/// never a half-written file. The parent directory must exist.
 ///
 /// Callers hold the target's lock, so a temporary file of the same target that is
 /// already there belongs to a writer that died: it is removed first.
-pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
+pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32, ownership: Ownership) -> io::Result<()> {
     remove_stale_temps(path);
-    let owner = fs::metadata(path).ok().map(|m| owner_of(&m));
+    let owner = match ownership {
+        Ownership::Keep => fs::metadata(path).ok().map(|m| owner_of(&m)),
+        Ownership::Mine => None,
+    };
     let temp = temp_path(path);
     let result = (|| {
         let mut options = OpenOptions::new();
@@ -471,8 +482,8 @@ mod tests {
         let sub = dir.path().join("a/b");
         create_private_dir(&sub).unwrap();
         let file = sub.join("f");
-        write_atomic(&file, b"one", 0o600).unwrap();
-        write_atomic(&file, b"two", 0o600).unwrap();
+        write_atomic(&file, b"one", 0o600, Ownership::Mine).unwrap();
+        write_atomic(&file, b"two", 0o600, Ownership::Keep).unwrap();
         assert_eq!(fs::read(&file).unwrap(), b"two");
         #[cfg(unix)]
         {
@@ -491,7 +502,7 @@ mod tests {
         let other = dir.path().join(".other.4242-1.tmp");
         fs::write(&stale, b"secret copy").unwrap();
         fs::write(&other, b"not ours").unwrap();
-        write_atomic(&file, b"new", 0o600).unwrap();
+        write_atomic(&file, b"new", 0o600, Ownership::Keep).unwrap();
         assert!(!stale.exists(), "the stale copy is gone");
         assert!(other.exists(), "another file's temporary file stays");
     }

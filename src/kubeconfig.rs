@@ -288,7 +288,7 @@ pub fn update(path: &Path, apply: impl FnOnce(&str) -> anyhow::Result<Outcome>) 
     };
     let outcome = apply(&text)?;
     if outcome.text != text {
-        fsutil::write_atomic(&target, outcome.text.as_bytes(), mode)
+        fsutil::write_atomic(&target, outcome.text.as_bytes(), mode, fsutil::Ownership::Keep)
             .map_err(|err| config_error!("cannot write kubeconfig {}: {err}", target.display()))?;
     }
     Ok(outcome)

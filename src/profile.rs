@@ -509,7 +509,7 @@ impl LoadedFile {
             fsutil::create_private_dir(dir)
                 .map_err(|err| config_error!("cannot create directory {}: {err}", dir.display()))?;
         }
-        fsutil::write_atomic(path, text.as_bytes(), 0o600)
+        fsutil::write_atomic(path, text.as_bytes(), 0o600, fsutil::Ownership::Keep)
             .map_err(|err| config_error!("cannot write profiles file {}: {err}", path.display()))
     }
 }

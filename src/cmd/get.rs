@@ -34,7 +34,7 @@ pub fn run(ctx: &Context<'_>, args: &GetArgs) -> anyhow::Result<Exit> {
         (Some(info), OutputFormat::ExecCredential) => {
             let info = info
                 .into_string()
-                .map_err(|_| ConfigError::new(format!("{EXEC_INFO} is not UTF-8")))?;
+                .map_err(|_| ConfigError::new("KUBERNETES_EXEC_INFO is not UTF-8"))?;
             exec_credential::version_from_exec_info(&info)?
         }
         _ => args.exec_api_version.unwrap_or_default(),

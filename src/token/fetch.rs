@@ -44,7 +44,8 @@ impl AuthMemory {
 
     /// What was found at `url` before, if anything.
     pub fn recall(&self, url: &str) -> Option<Generation> {
-        let text = fs::read(self.path(url)).ok()?;
+        // What another user could have put there is not trusted (docs/security.md).
+        let text = fsutil::read_private(&self.path(url), fsutil::MAX_CACHE_FILE).ok()?;
         let remembered: Remembered = serde_json::from_slice(&text).ok()?;
         (remembered.url == url).then_some(())?;
         Generation::from_auth(remembered.auth)
@@ -55,9 +56,12 @@ impl AuthMemory {
             url: url.to_owned(),
             auth: generation.auth(),
         };
-        let bytes = serde_json::to_vec(&record).unwrap_or_default();
-        let result =
-            fsutil::create_private_dir(&self.dir).and_then(|()| fsutil::write_atomic(&self.path(url), &bytes, 0o600));
+        let result = serde_json::to_vec(&record)
+            .map_err(std::io::Error::other)
+            .and_then(|bytes| {
+                fsutil::create_private_dir(&self.dir)?;
+                fsutil::write_atomic(&self.path(url), &bytes, 0o600, fsutil::Ownership::Mine)
+            });
         match result {
             Ok(()) => log_at!(log, DECISIONS, "remembered auth: {} for {url}", generation.name()),
             Err(err) => log_at!(

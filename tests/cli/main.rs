@@ -5,6 +5,7 @@
 mod support;
 
 mod api;
+mod attacks;
 mod auto;
 mod cache;
 mod clients;
