@@ -1,4 +1,4 @@
-//! The token cache (SPEC section 7): one file per token identity, named by a
+//! The token cache (docs/security.md#the-token-cache): one file per token identity, named by a
 //! versioned SHA-256 over a canonical encoding of everything that decides which token
 //! the server would give; a lock file per identity held from the re-read to the
 //! write-back on a miss, so N processes started together make one token request.
@@ -30,7 +30,7 @@ use crate::token::Token;
 pub const FORMAT: u32 = 1;
 /// A cached token with less left than this is renewed (`get --min-validity`).
 pub const DEFAULT_MIN_VALIDITY: Duration = Duration::from_secs(60);
-/// How long a process waits for another one's token request (SPEC section 7).
+/// How long a process waits for another one's token request (docs/security.md#concurrency).
 pub const LOCK_WAIT: Duration = Duration::from_secs(10);
 const ENTRY_SUFFIX: &str = ".json";
 
@@ -153,11 +153,21 @@ pub enum Source {
 /// The cache directory.
 pub struct Cache {
     dir: PathBuf,
+    lock_wait: Duration,
 }
 
 impl Cache {
     pub fn new(dir: &Path) -> Self {
-        Self { dir: dir.to_owned() }
+        Self {
+            dir: dir.to_owned(),
+            lock_wait: LOCK_WAIT,
+        }
+    }
+
+    /// The same cache, waiting at most `wait` for another process's lock.
+    pub fn with_lock_wait(mut self, wait: Duration) -> Self {
+        self.lock_wait = wait;
+        self
     }
 
     pub fn dir(&self) -> &Path {
@@ -353,7 +363,7 @@ pub fn get_or_fetch(
     cache.check_trusted()?;
     let lock_path = cache.lock_path(&key);
     let waiting = std::time::Instant::now();
-    let _lock = match fsutil::lock(&lock_path, LOCK_WAIT) {
+    let _lock = match fsutil::lock(&lock_path, cache.lock_wait) {
         Ok(Some(lock)) => lock,
         Ok(None) => {
             log_at!(
@@ -361,7 +371,7 @@ pub fn get_or_fetch(
                 DECISIONS,
                 "cache: {} is still locked after {}: fetching without caching",
                 lock_path.display(),
-                GoDuration(LOCK_WAIT)
+                GoDuration(cache.lock_wait)
             );
             return Ok((fetch()?, Source::Server));
         }

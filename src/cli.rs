@@ -1,4 +1,4 @@
-//! The command line (SPEC section 5): clap derive, one args struct per command.
+//! The command line (docs/commands.md): clap derive, one args struct per command.
 //! Raw values only: resolution (paths, profiles, defaults that depend on the
 //! environment) happens after parsing, in the commands.
 

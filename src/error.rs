@@ -1,13 +1,12 @@
-//! Exit codes (SPEC section 9) and the error types callers branch on.
+//! Exit codes (docs/commands.md#exit-codes) and the error types callers branch on.
 //!
-//! Everything else travels as `anyhow::Error` with context. `main` asks [`classify`]
-//! for the exit code and the optional `hint:` line; nothing else picks exit codes.
+//! A leaf: it knows no subsystem. Everything else travels as `anyhow::Error` with
+//! context; [`crate::classify`], at the command boundary, is the one place that maps
+//! an error to an exit code and a `hint:` line.
 
 use std::process::ExitCode;
 
-use crate::token::TokenError;
-
-/// The exit codes of SPEC section 9.
+/// The exit codes of docs/commands.md#exit-codes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Exit {
     Success = 0,
@@ -70,54 +69,10 @@ pub struct Reported {
     pub summary: String,
 }
 
-/// The exit code and the hint for an error, from the first cause that names one.
-pub fn classify(err: &anyhow::Error) -> (Exit, Option<String>) {
-    for cause in err.chain() {
-        if let Some(config) = cause.downcast_ref::<ConfigError>() {
-            return (Exit::Usage, config.hint.clone());
-        }
-        if let Some(token) = cause.downcast_ref::<TokenError>() {
-            return (token.exit(), token.hint());
-        }
-        if let Some(api) = cause.downcast_ref::<ApiStatusError>() {
-            return (Exit::ApiStatus, api.hint.clone());
-        }
-        if cause.downcast_ref::<Reported>().is_some() {
-            return (Exit::Failure, None);
-        }
-    }
-    (Exit::Failure, None)
-}
-
-/// Whether `main` should print the `error:` line for this error.
-pub fn is_reported(err: &anyhow::Error) -> bool {
-    err.chain().any(|cause| cause.downcast_ref::<Reported>().is_some())
-}
-
 /// `bail!` for configuration errors: `return Err(config_error!("..."))`.
 #[macro_export]
 macro_rules! config_error {
     ($($arg:tt)*) => {
         anyhow::Error::new($crate::error::ConfigError::new(format!($($arg)*)))
     };
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use anyhow::Context;
-
-    #[test]
-    fn classify_finds_the_config_error_under_context() {
-        let err = Err::<(), _>(ConfigError::new("bad key").with_hint("fix it"))
-            .context("loading profiles")
-            .unwrap_err();
-        assert_eq!(classify(&err), (Exit::Usage, Some("fix it".to_owned())));
-        assert_eq!(format!("{err:#}"), "loading profiles: bad key");
-    }
-
-    #[test]
-    fn plain_errors_exit_1() {
-        assert_eq!(classify(&anyhow::anyhow!("boom")), (Exit::Failure, None));
-    }
 }

@@ -1,4 +1,4 @@
-//! kubeconfig (SPEC sections 2 and 8): pick the file to edit, upsert the exec user
+//! kubeconfig (docs/kubeconfig.md): pick the file to edit, upsert the exec user
 //! and the context, and write it back so that nothing the plugin does not own is lost.
 //!
 //! Files are read with kube-rs's model ([`kube::config::Kubeconfig`]), which validates

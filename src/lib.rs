@@ -40,9 +40,10 @@ use std::ffi::OsString;
 use clap::{CommandFactory, Parser};
 
 use crate::cli::{Cli, Command, GlobalArgs};
-use crate::error::{ConfigError, Exit};
+use crate::error::{ApiStatusError, ConfigError, Exit, Reported};
 use crate::output::Log;
 use crate::paths::{Env, Paths};
+use crate::token::TokenError;
 
 /// What every command gets: the global flags, the environment and the log.
 pub struct Context<'a> {
@@ -52,7 +53,7 @@ pub struct Context<'a> {
 }
 
 impl Context<'_> {
-    /// The paths of SPEC section 2.
+    /// The paths of docs/profiles.md#where-it-is.
     pub fn paths(&self) -> anyhow::Result<Paths> {
         Paths::resolve(
             self.global.profiles_file.as_deref(),
@@ -110,6 +111,34 @@ pub fn run(args: impl IntoIterator<Item = OsString>, env: &Env, log: &Log) -> an
             Ok(Exit::Success)
         }
     }
+}
+
+/// The exit code and the hint for an error, from the first cause that names one.
+pub fn classify(err: &anyhow::Error) -> (Exit, Option<String>) {
+    for cause in err.chain() {
+        if let Some(config) = cause.downcast_ref::<ConfigError>() {
+            return (Exit::Usage, config.hint.clone());
+        }
+        if let Some(token) = cause.downcast_ref::<TokenError>() {
+            let exit = match token {
+                TokenError::Rejected { .. } => Exit::Rejected,
+                TokenError::Unavailable { .. } | TokenError::NotFound { .. } => Exit::Unavailable,
+            };
+            return (exit, token.hint());
+        }
+        if let Some(api) = cause.downcast_ref::<ApiStatusError>() {
+            return (Exit::ApiStatus, api.hint.clone());
+        }
+        if cause.downcast_ref::<Reported>().is_some() {
+            return (Exit::Failure, None);
+        }
+    }
+    (Exit::Failure, None)
+}
+
+/// Whether `main` should print the `error:` line for this error.
+pub fn is_reported(err: &anyhow::Error) -> bool {
+    err.chain().any(|cause| cause.downcast_ref::<Reported>().is_some())
 }
 
 /// `kubectl-runai-token 0.1.0 (commit abc1234, x86_64-unknown-linux-gnu)`.
@@ -181,4 +210,24 @@ fn clap_outcome(err: clap::Error, args: &[OsString]) -> anyhow::Result<Exit> {
         hints.join("; ")
     };
     Err(ConfigError::new(message).with_hint(hint).into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use anyhow::Context;
+
+    #[test]
+    fn classify_finds_the_config_error_under_context() {
+        let err = Err::<(), _>(ConfigError::new("bad key").with_hint("fix it"))
+            .context("loading profiles")
+            .unwrap_err();
+        assert_eq!(classify(&err), (Exit::Usage, Some("fix it".to_owned())));
+        assert_eq!(format!("{err:#}"), "loading profiles: bad key");
+    }
+
+    #[test]
+    fn plain_errors_exit_1() {
+        assert_eq!(classify(&anyhow::anyhow!("boom")), (Exit::Failure, None));
+    }
 }

@@ -2,9 +2,9 @@
 
 use std::process::ExitCode;
 
-use runai_token::error::{classify, is_reported};
 use runai_token::output::{Log, report_error};
 use runai_token::paths::Env;
+use runai_token::{classify, is_reported};
 
 fn main() -> ExitCode {
     runai_token::secret::keep_out_of_core_dumps();

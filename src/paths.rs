@@ -1,4 +1,4 @@
-//! Where things live (SPEC section 2). The only module that reads environment
+//! Where things live (docs/profiles.md#where-it-is, docs/commands.md). The only module that reads environment
 //! variables or asks `dirs` for the home directory; everything else receives the
 //! resolved [`Paths`] and an [`Env`] to look variables up through.
 
@@ -113,10 +113,15 @@ pub struct Paths {
     pub cache_dir: PathBuf,
     /// `$KUBECONFIG` split, or `~/.kube/config` alone; empty without either.
     pub kubeconfigs: Vec<PathBuf>,
+    /// How long to wait for another process's cache lock: [`crate::cache::LOCK_WAIT`],
+    /// or `$RUNAI_TOKEN_TEST_LOCK_WAIT` (a duration; for the test suite only, so a
+    /// test of the timeout need not wait 10 s).
+    pub lock_wait: std::time::Duration,
 }
 
 impl Paths {
-    /// Resolves every path by the first-match-wins rules of SPEC section 2.
+    /// Resolves every path by the first-match-wins rules of docs/profiles.md#where-it-is
+    /// and docs/commands.md (global flags).
     /// `profiles_file` and `cache_dir` are the flags (clap already folded in
     /// `RUNAI_PROFILES_FILE` and `RUNAI_TOKEN_CACHE_DIR`).
     pub fn resolve(profiles_file: Option<&Path>, cache_dir: Option<&Path>, env: &Env) -> anyhow::Result<Self> {
@@ -145,10 +150,15 @@ impl Paths {
                     .join("runai-token"),
             },
         };
+        let lock_wait = env
+            .var("RUNAI_TOKEN_TEST_LOCK_WAIT")
+            .and_then(|text| text.parse::<crate::time::GoDuration>().ok())
+            .map_or(crate::cache::LOCK_WAIT, |d| d.0);
         Ok(Self {
             profiles_file,
             cache_dir,
             kubeconfigs,
+            lock_wait,
         })
     }
 }

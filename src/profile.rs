@@ -1,4 +1,4 @@
-//! The profiles file (SPEC section 3): its model, loading with errors that name the
+//! The profiles file (docs/profiles.md): its model, loading with errors that name the
 //! key and the line, saving (0600, atomic, under a lock), and resolution of one
 //! profile into a [`ResolvedProfile`] whose values are validated and whose secret is
 //! loaded. Nothing after this module sees raw YAML.
@@ -80,7 +80,7 @@ impl Api {
     }
 }
 
-/// Which token endpoint generation to speak to (SPEC section 4).
+/// Which token endpoint generation to speak to (docs/runai-versions.md).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum AuthMode {

@@ -1,4 +1,4 @@
-//! `api [METHOD] PATH`: call the Run:ai API with the profile's token (SPEC section 11).
+//! `api [METHOD] PATH`: call the Run:ai API with the profile's token (docs/commands.md#api).
 //! The body goes to stdout as it came; an error status puts the body on stderr and
 //! exits 5. A 401 with a cached token renews the token once and retries.
 

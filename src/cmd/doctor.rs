@@ -1,4 +1,4 @@
-//! `doctor`: every check between the profile and a working kubectl (SPEC section 12),
+//! `doctor`: every check between the profile and a working kubectl (docs/commands.md#doctor),
 //! one line each, `ok`, `warn` or `fail`, every `warn` and `fail` with a hint. Exit 1
 //! when a check fails. A failing check never stops the others that do not need it.
 
@@ -6,9 +6,10 @@ use std::path::Path;
 use std::time::{Instant, SystemTime};
 
 use crate::Context;
+use crate::classify;
 use crate::cli::DoctorArgs;
 use crate::cmd::inspect;
-use crate::error::{Exit, Reported, classify};
+use crate::error::{Exit, Reported};
 use crate::fsutil;
 use crate::kubeconfig;
 use crate::output;

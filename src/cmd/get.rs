@@ -1,4 +1,4 @@
-//! `get`: a token for the profile, in the output asked for (SPEC section 6).
+//! `get`: a token for the profile, in the output asked for (docs/commands.md#get).
 
 use serde::Serialize;
 

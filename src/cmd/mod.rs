@@ -55,15 +55,22 @@ pub fn cached_token(
     now: Timestamp,
     online: Option<&Online>,
 ) -> anyhow::Result<(Token, Source)> {
-    get_or_fetch(&Cache::new(&paths.cache_dir), profile, options, ctx.log, now, || {
-        let built;
-        let online = match online {
-            Some(online) => online,
-            None => {
-                built = Online::new(profile, ctx.log)?;
-                &built
-            }
-        };
-        Ok(online.fetch(profile, &paths.cache_dir, ctx.log, now)?.token)
-    })
+    get_or_fetch(
+        &Cache::new(&paths.cache_dir).with_lock_wait(paths.lock_wait),
+        profile,
+        options,
+        ctx.log,
+        now,
+        || {
+            let built;
+            let online = match online {
+                Some(online) => online,
+                None => {
+                    built = Online::new(profile, ctx.log)?;
+                    &built
+                }
+            };
+            Ok(online.fetch(profile, &paths.cache_dir, ctx.log, now)?.token)
+        },
+    )
 }

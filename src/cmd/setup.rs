@@ -1,5 +1,5 @@
 //! `setup`: an exec user that runs this plugin, and optionally a context, written into
-//! kubeconfig (SPEC section 8). No secret ever goes into kubeconfig: the user's args
+//! kubeconfig (docs/kubeconfig.md#what-setup-writes). No secret ever goes into kubeconfig: the user's args
 //! name the profile and the absolute path of the profiles file, nothing else.
 
 use crate::Context;

@@ -1,4 +1,4 @@
-//! The HTTP client (SPEC section 10): rustls with the OS trust store plus the
+//! The HTTP client (docs/security.md#network): rustls with the OS trust store plus the
 //! profile's CA, proxies from the environment, a 10 s connect timeout, a deadline for
 //! the whole exchange, bounded retries with backoff and jitter, and a 1 MiB cap on
 //! response bodies. Built only on a cache miss: a hit never gets here.
@@ -20,7 +20,7 @@ use crate::profile::TlsSettings;
 use crate::secret::Secret;
 use crate::token::status_text;
 
-/// Responses larger than this are refused (SPEC section 10).
+/// Responses larger than this are refused (docs/security.md#network).
 pub const MAX_BODY: usize = 1024 * 1024;
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Attempts for requests that may be retried.

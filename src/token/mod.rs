@@ -1,4 +1,4 @@
-//! The token endpoints (SPEC section 4): one [`Generation`] per wire format, the
+//! The token endpoints (docs/runai-versions.md): one [`Generation`] per wire format, the
 //! request each sends ([`Endpoint::request`]), the pure classification of each
 //! answer ([`parse_response`]), and the errors that become exit codes 3 and 4.
 //!
@@ -11,7 +11,6 @@ pub mod jwt;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::error::Exit;
 use crate::output::escape_untrusted;
 use crate::profile::{AuthMode, ResolvedProfile, TokenField};
 use crate::secret::{Secret, redact};
@@ -501,13 +500,6 @@ pub enum TokenError {
 }
 
 impl TokenError {
-    pub fn exit(&self) -> Exit {
-        match self {
-            TokenError::Rejected { .. } => Exit::Rejected,
-            _ => Exit::Unavailable,
-        }
-    }
-
     pub fn hint(&self) -> Option<String> {
         match self {
             TokenError::Rejected { profile, .. } => Some(format!(

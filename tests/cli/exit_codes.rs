@@ -1,4 +1,4 @@
-//! Every exit code of SPEC section 9, each with nothing on stdout and one `error:`
+//! Every exit code of docs/commands.md#exit-codes, each with nothing on stdout and one `error:`
 //! line (and at most one `hint:` line).
 
 use std::process::Stdio;

@@ -131,7 +131,7 @@ fn every_output_format() {
     assert!(!forced.stdout.contains('{'));
 }
 
-/// The exact shape of SPEC section 6: one line, these keys in this order.
+/// The exact shape of docs/commands.md#get: one line, these keys in this order.
 fn assert_exec_credential(stdout: &str, version: &str) {
     assert_eq!(stdout.lines().count(), 1, "exactly one line: {stdout}");
     let value: serde_json::Value = serde_json::from_str(stdout).unwrap();

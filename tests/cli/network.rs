@@ -1,4 +1,4 @@
-//! SPEC section 10 against the realm's scripted faults: retries only where allowed,
+//! docs/security.md#network against the realm's scripted faults: retries only where allowed,
 //! Retry-After, the 1 MiB cap, the timeout, TLS with the profile's CA, proxies.
 
 use serde_json::json;

@@ -142,7 +142,7 @@ impl Run {
         )
     }
 
-    /// Exit 0 and an empty stderr (SPEC section 9).
+    /// Exit 0 and an empty stderr (docs/commands.md#exit-codes).
     pub fn success(&self) -> &Self {
         assert_eq!(self.code, 0, "expected success:\n{}", self.describe());
         assert_eq!(self.stderr, "", "stderr must be empty on success:\n{}", self.describe());
@@ -155,7 +155,7 @@ impl Run {
         self
     }
 
-    /// The failure shape of SPEC section 9: `code`, nothing on stdout, one
+    /// The failure shape of docs/commands.md#exit-codes: `code`, nothing on stdout, one
     /// `error:` line, optionally followed by one `hint:` line.
     pub fn failure(&self, code: i32) -> &Self {
         assert_eq!(self.code, code, "expected exit {code}:\n{}", self.describe());
