@@ -303,7 +303,7 @@ pub struct ProfileSetArgs {
 
     /// Which API the token is for
     #[arg(long, value_enum)]
-    pub api: Option<Api>,
+    pub api: Option<ApiChoice>,
 
     /// Cluster endpoint of the Researcher REST API
     #[arg(long, value_name = "URL")]
@@ -311,7 +311,7 @@ pub struct ProfileSetArgs {
 
     /// Token endpoint generation
     #[arg(long, value_enum)]
-    pub auth: Option<AuthMode>,
+    pub auth: Option<AuthChoice>,
 
     /// Keycloak realm (auth: keycloak)
     #[arg(long)]
@@ -343,7 +343,7 @@ pub struct ProfileSetArgs {
 
     /// Which response field is the token
     #[arg(long, value_enum)]
-    pub token_field: Option<TokenField>,
+    pub token_field: Option<TokenFieldChoice>,
 
     /// OAuth2 scope (auth: keycloak and token-url)
     #[arg(long)]
@@ -370,6 +370,69 @@ pub struct ProfileSetArgs {
     pub unset: Vec<String>,
 }
 
+/// `--api`: the CLI's spelling of [`Api`] (the profile model knows no clap).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ApiChoice {
+    /// The Administrator REST API, on the control plane (`url`)
+    Admin,
+    /// The Researcher REST API, on a cluster (`researcher-url`)
+    Researcher,
+}
+
+impl From<ApiChoice> for Api {
+    fn from(choice: ApiChoice) -> Self {
+        match choice {
+            ApiChoice::Admin => Api::Admin,
+            ApiChoice::Researcher => Api::Researcher,
+        }
+    }
+}
+
+/// `--auth`: the CLI's spelling of [`AuthMode`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum AuthChoice {
+    /// Detect: v2, v1, app-token, then keycloak (with realm)
+    Auto,
+    /// POST /api/v2/token, OAuth2 form (Run:ai 2.24+, SaaS)
+    V2,
+    /// POST /api/v1/token, JSON client_credentials (Run:ai 2.20-2.23)
+    V1,
+    /// POST /api/v1/token, JSON app_token (Run:ai about 2.15-2.19)
+    AppToken,
+    /// The Keycloak realm's token endpoint (Run:ai 2.13 and older)
+    Keycloak,
+}
+
+impl From<AuthChoice> for AuthMode {
+    fn from(choice: AuthChoice) -> Self {
+        match choice {
+            AuthChoice::Auto => AuthMode::Auto,
+            AuthChoice::V2 => AuthMode::V2,
+            AuthChoice::V1 => AuthMode::V1,
+            AuthChoice::AppToken => AuthMode::AppToken,
+            AuthChoice::Keycloak => AuthMode::Keycloak,
+        }
+    }
+}
+
+/// `--token-field`: the CLI's spelling of [`TokenField`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum TokenFieldChoice {
+    #[value(name = "access_token")]
+    AccessToken,
+    #[value(name = "id_token")]
+    IdToken,
+}
+
+impl From<TokenFieldChoice> for TokenField {
+    fn from(choice: TokenFieldChoice) -> Self {
+        match choice {
+            TokenFieldChoice::AccessToken => TokenField::AccessToken,
+            TokenFieldChoice::IdToken => TokenField::IdToken,
+        }
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct CompletionArgs {
     /// Shell
@@ -381,6 +444,43 @@ pub struct CompletionArgs {
 mod tests {
     use super::*;
     use clap::CommandFactory;
+
+    #[test]
+    fn choices_spell_the_models_values() {
+        for choice in ApiChoice::value_variants() {
+            let name = choice.to_possible_value().unwrap().get_name().to_owned();
+            assert_eq!(Api::from(*choice).as_str(), name);
+        }
+        for choice in AuthChoice::value_variants() {
+            let name = choice.to_possible_value().unwrap().get_name().to_owned();
+            assert_eq!(AuthMode::from(*choice).as_str(), name);
+        }
+        for choice in TokenFieldChoice::value_variants() {
+            let name = choice.to_possible_value().unwrap().get_name().to_owned();
+            assert_eq!(TokenField::from(*choice).as_str(), name);
+        }
+    }
+
+    /// Every key of the profile model has its `profile set` flag (a secret key as
+    /// one of the secret flags), so adding a key to the model fails here until the
+    /// CLI takes it.
+    #[test]
+    fn profile_set_takes_every_key() {
+        let command = Cli::command();
+        let set = command
+            .find_subcommand("profile")
+            .and_then(|p| p.find_subcommand("set"))
+            .unwrap();
+        let flags: Vec<&str> = set.get_arguments().filter_map(|a| a.get_long()).collect();
+        for key in crate::profile::KEYS {
+            let flag = match key {
+                "name" => continue, // the positional NAME
+                "client-secret" => "client-secret-stdin",
+                other => other,
+            };
+            assert!(flags.contains(&flag), "profile set has no --{flag} for key {key}");
+        }
+    }
 
     #[test]
     fn verify_cli() {

@@ -28,6 +28,7 @@ pub mod exec_credential;
 pub mod fsutil;
 pub mod kubeconfig;
 pub mod nesting;
+pub mod net;
 pub mod output;
 pub mod paths;
 pub mod profile;

@@ -7,10 +7,14 @@
 pub const MAX_FLOW_DEPTH: usize = 64;
 /// Lines indented further than this many columns are refused (block nesting).
 pub const MAX_INDENT: usize = 512;
+/// More alias uses (`*name`) than this are refused: no profiles file or kubeconfig
+/// needs them, and aliases of aliases expand exponentially ("billion laughs").
+pub const MAX_ALIASES: usize = 256;
 
 /// `Err` with a message when `text` nests deeper than the limits.
 pub fn check(text: &str) -> Result<(), String> {
     let mut depth = 0usize;
+    let mut aliases = 0usize;
     for (number, line) in text.lines().enumerate() {
         let indent = line.len() - line.trim_start_matches([' ', '\t']).len();
         if indent > MAX_INDENT {
@@ -39,6 +43,15 @@ pub fn check(text: &str) -> Result<(), String> {
                     }
                 }
                 None if c == ']' || c == '}' => depth = depth.saturating_sub(1),
+                None if c == '*' && (previous.is_whitespace() || matches!(previous, '[' | '{' | ',')) => {
+                    aliases += 1;
+                    if aliases > MAX_ALIASES {
+                        return Err(format!(
+                            "line {} makes more than {MAX_ALIASES} uses of YAML aliases: not supported",
+                            number + 1
+                        ));
+                    }
+                }
                 None => {}
             }
             previous = c;
@@ -74,5 +87,16 @@ mod tests {
                 .starts_with("line 514 is indented more than 512 columns")
         );
         assert!(started.elapsed() < std::time::Duration::from_secs(1));
+    }
+
+    #[test]
+    fn alias_floods_are_refused() {
+        let flood = format!("a: &a [x]\nb: [{}]\n", vec!["*a"; 300].join(", "));
+        assert!(
+            check(&flood)
+                .unwrap_err()
+                .contains("more than 256 uses of YAML aliases")
+        );
+        assert_eq!(check("a: &x 1\nb: *x\nc: '*not an alias'\nd: 2 * 3\n"), Ok(()));
     }
 }

@@ -11,11 +11,12 @@ use crate::cli::ApiArgs;
 use crate::config_error;
 use crate::error::{ApiStatusError, ConfigError, Exit};
 use crate::log_at;
+use crate::net::Online;
+use crate::net::http::{Body, Outgoing, Response};
 use crate::output::{self, DECISIONS};
 use crate::profile::{Api, ResolvedProfile};
 use crate::time::Timestamp;
-use crate::token::http::{Body, Outgoing, Response};
-use crate::token::{Online, Token, status_text};
+use crate::token::{Token, status_text};
 
 /// API responses can be large (a list of workloads); this only guards memory.
 const MAX_API_BODY: usize = 256 * 1024 * 1024;

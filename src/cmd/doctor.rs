@@ -12,11 +12,12 @@ use crate::cmd::inspect;
 use crate::error::{Exit, Reported};
 use crate::fsutil;
 use crate::kubeconfig;
+use crate::net::{Online, runtime};
 use crate::output;
 use crate::paths::Paths;
 use crate::profile::LoadedFile;
 use crate::time::{Timestamp, human_countdown};
-use crate::token::{Online, TokenError, runtime};
+use crate::token::TokenError;
 
 /// Past this much, the server's clock and this machine's disagree enough to matter.
 const CLOCK_SKEW_WARN: i64 = 30;
@@ -118,15 +119,17 @@ fn check_profile_and_token(ctx: &Context<'_>, paths: &Paths, report: &mut Report
             if count == 1 { "" } else { "s" }
         ),
     );
-    let selected = match file.select(ctx.global.profile.as_deref()) {
+    // The same resolution as every other command; then the secret, which doctor
+    // checks even when it comes from a command.
+    let profile = match file.resolve_selected(ctx.global.profile.as_deref(), ctx.env) {
         Ok(profile) => profile,
-        Err(err) => return report.fail_with("profile", &err, "pass --profile NAME"),
+        Err(err) => return report.fail_with("profile", &err, "pass --profile NAME, or fix the profile"),
     };
-    let profile = match file.resolve(selected, ctx.env) {
-        Ok(profile) => profile,
+    let secret = match profile.secret() {
+        Ok(secret) => secret,
         Err(err) => return report.fail_with("profile", &err, "fix the profile's secret source"),
     };
-    ctx.log.protect(profile.secret.expose());
+    ctx.log.protect(secret.expose());
     if profile.tls.insecure_skip_verify {
         report.warn(
             "tls",
@@ -151,7 +154,7 @@ fn check_profile_and_token(ctx: &Context<'_>, paths: &Paths, report: &mut Report
     };
     let started = Instant::now();
     let now = Timestamp::now();
-    let result = online.fetch(&profile, &paths.cache_dir, ctx.log, now);
+    let result = online.fetch(&profile, secret, &paths.cache_dir, ctx.log, now);
     let took = started.elapsed().as_millis();
     let fetched = match result {
         Ok(fetched) => fetched,

@@ -11,20 +11,22 @@ pub mod setup;
 use crate::Context;
 use crate::cache::{Cache, Options, Source, get_or_fetch};
 use crate::log_at;
+use crate::net::Online;
 use crate::output::DECISIONS;
 use crate::paths::Paths;
 use crate::profile::{LoadedFile, ResolvedProfile};
 use crate::time::Timestamp;
-use crate::token::{Online, Token};
+use crate::token::Token;
 
 /// Loads the profiles file, selects the profile (`-p`, `$RUNAI_PROFILE`,
 /// `current-profile`, the only one) and resolves it. From here on the secret is
 /// registered with the log, so nothing this process writes to stderr can show it.
 pub fn resolve_profile(ctx: &Context<'_>, paths: &Paths) -> anyhow::Result<ResolvedProfile> {
     let file = LoadedFile::load(&paths.profiles_file)?;
-    let profile = file.select(ctx.global.profile.as_deref())?;
-    let resolved = file.resolve(profile, ctx.env)?;
-    ctx.log.protect(resolved.secret.expose());
+    let resolved = file.resolve_selected(ctx.global.profile.as_deref(), ctx.env)?;
+    if let Some(secret) = resolved.loaded_secret() {
+        ctx.log.protect(secret.expose());
+    }
     log_at!(
         ctx.log,
         DECISIONS,
@@ -70,7 +72,10 @@ pub fn cached_token(
                     &built
                 }
             };
-            Ok(online.fetch(profile, &paths.cache_dir, ctx.log, now)?.token)
+            // A client-secret-command runs here, on a miss only.
+            let secret = profile.secret()?;
+            ctx.log.protect(secret.expose());
+            Ok(online.fetch(profile, secret, &paths.cache_dir, ctx.log, now)?.token)
         },
     )
 }

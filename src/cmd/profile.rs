@@ -81,7 +81,7 @@ fn list(file: &LoadedFile) -> String {
 fn show(profile: &Profile) -> anyhow::Result<String> {
     let mut shown = profile.clone();
     let inline = shown.client_secret.take().is_some();
-    let mut text = serde_yaml::to_string(&shown).map_err(|err| config_error!("cannot show the profile: {err}"))?;
+    let mut text = profile::to_yaml(&shown)?;
     if inline {
         text.push_str("# client-secret: set inline in the profiles file (not shown)\n");
     }
@@ -118,13 +118,13 @@ fn set(file: &mut profile::ProfilesFile, args: ProfileSetArgs, stdin: &mut dyn R
         p.url = v;
     }
     if let Some(v) = args.api {
-        p.api = Some(v);
+        p.api = Some(v.into());
     }
     if let Some(v) = args.researcher_url {
         p.researcher_url = Some(v);
     }
     if let Some(v) = args.auth {
-        p.auth = Some(v);
+        p.auth = Some(v.into());
     }
     if let Some(v) = args.realm {
         p.realm = Some(v);
@@ -136,7 +136,7 @@ fn set(file: &mut profile::ProfilesFile, args: ProfileSetArgs, stdin: &mut dyn R
         p.client_id = v;
     }
     if let Some(v) = args.token_field {
-        p.token_field = Some(v);
+        p.token_field = Some(v.into());
     }
     if let Some(v) = args.scope {
         p.scope = Some(v);
@@ -195,30 +195,14 @@ fn set(file: &mut profile::ProfilesFile, args: ProfileSetArgs, stdin: &mut dyn R
 }
 
 fn unset(p: &mut Profile, key: &str) -> anyhow::Result<()> {
-    match key {
-        "api" => p.api = None,
-        "researcher-url" => p.researcher_url = None,
-        "auth" => p.auth = None,
-        "realm" => p.realm = None,
-        "token-url" => p.token_url = None,
-        "token-field" => p.token_field = None,
-        "scope" => p.scope = None,
-        "certificate-authority" => p.certificate_authority = None,
-        "certificate-authority-data" => p.certificate_authority_data = None,
-        "insecure-skip-tls-verify" => p.insecure_skip_tls_verify = None,
-        "timeout" => p.timeout = None,
-        other => {
-            return Err(
-                ConfigError::new(format!("--unset {other:?}: not a key that can be unset"))
-                    .with_hint(
-                        "api, researcher-url, auth, realm, token-url, token-field, scope, certificate-authority, \
-                     certificate-authority-data, insecure-skip-tls-verify, timeout",
-                    )
-                    .into(),
-            );
-        }
+    if p.unset(key) {
+        return Ok(());
     }
-    Ok(())
+    Err(
+        ConfigError::new(format!("--unset {key:?}: not a key that can be unset"))
+            .with_hint(profile::UNSETTABLE.join(", "))
+            .into(),
+    )
 }
 
 /// Splits a command line into words as a POSIX shell would for plain words, single

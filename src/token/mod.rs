@@ -2,10 +2,8 @@
 //! request each sends ([`Endpoint::request`]), the pure classification of each
 //! answer ([`parse_response`]), and the errors that become exit codes 3 and 4.
 //!
-//! Nothing here does I/O: `http.rs` moves bytes, `fetch.rs` picks endpoints.
+//! Nothing here does I/O: [`crate::net`] moves the bytes and picks the endpoints.
 
-pub mod fetch;
-pub mod http;
 pub mod jwt;
 
 use serde::{Deserialize, Serialize};
@@ -15,51 +13,6 @@ use crate::output::escape_untrusted;
 use crate::profile::{AuthMode, ResolvedProfile, TokenField};
 use crate::secret::{Secret, redact};
 use crate::time::Timestamp;
-
-pub use fetch::{AuthMemory, Fetched, fetch};
-
-/// A single-threaded runtime for one command's network work.
-pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    use anyhow::Context;
-    tokio::runtime::Builder::new_current_thread()
-        .enable_io()
-        .enable_time()
-        .build()
-        .context("cannot start the async runtime")
-}
-
-/// What talking to a server needs: a single-threaded async runtime and the HTTP
-/// client for a profile's TLS settings. Built only on a cache miss or for `api` and
-/// `doctor`; a cache hit never builds one.
-pub struct Online {
-    runtime: tokio::runtime::Runtime,
-    pub http: http::Http,
-}
-
-impl Online {
-    pub fn new(profile: &ResolvedProfile, log: &crate::output::Log) -> anyhow::Result<Self> {
-        Ok(Self {
-            runtime: runtime()?,
-            http: http::Http::new(&profile.tls, log)?,
-        })
-    }
-
-    /// Fetches a token from the server (no cache involved).
-    pub fn fetch(
-        &self,
-        profile: &ResolvedProfile,
-        cache_dir: &std::path::Path,
-        log: &crate::output::Log,
-        now: Timestamp,
-    ) -> Result<Fetched, TokenError> {
-        let memory = AuthMemory::new(cache_dir);
-        self.runtime.block_on(fetch(profile, &self.http, &memory, log, now))
-    }
-
-    pub fn block_on<F: std::future::Future>(&self, future: F) -> F::Output {
-        self.runtime.block_on(future)
-    }
-}
 
 /// A token endpoint's wire format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -525,12 +478,11 @@ mod tests {
         profile.realm = realm.map(str::to_owned);
         // A client id and a secret that need form-encoding.
         profile.client_id = "ci bot".into();
-        profile.secret = Secret::new("s3c&ret".into());
-        profile
+        profile.with_secret("s3c&ret")
     }
 
     fn request(generation: Generation, p: &ResolvedProfile) -> WireRequest {
-        Endpoint::for_profile(p, generation).request(&p.client_id, &p.secret, &p.scope)
+        Endpoint::for_profile(p, generation).request(&p.client_id, p.secret().unwrap(), &p.scope)
     }
 
     #[test]

@@ -2,81 +2,16 @@
 //! `auth: auto` (v2, v1, app-token, then keycloak with a realm), moving on only when
 //! an endpoint is plainly absent, and remembering per `url` what was found.
 
-use std::fs;
-use std::path::PathBuf;
 use std::time::Instant;
 
-use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
-
-use crate::fsutil;
+use crate::cache::AuthMemory;
 use crate::log_at;
+use crate::net::http::{Body, Http, Outgoing, TransportError};
 use crate::output::{DECISIONS, Log, WIRE};
-use crate::profile::{AuthMode, ResolvedProfile};
-use crate::secret::hex;
+use crate::profile::ResolvedProfile;
+use crate::secret::Secret;
 use crate::time::{GoDuration, Timestamp};
-use crate::token::http::{Body, Http, Outgoing, TransportError};
 use crate::token::{Endpoint, Generation, Refusal, Token, TokenError, parse_response};
-
-/// Remembers, per control plane `url`, which generation `auth: auto` found there.
-/// One small file per URL under `<cache dir>/endpoints/`.
-pub struct AuthMemory {
-    dir: PathBuf,
-}
-
-#[derive(Serialize, Deserialize)]
-struct Remembered {
-    url: String,
-    auth: AuthMode,
-}
-
-impl AuthMemory {
-    pub fn new(cache_dir: &std::path::Path) -> Self {
-        Self {
-            dir: cache_dir.join("endpoints"),
-        }
-    }
-
-    fn path(&self, url: &str) -> PathBuf {
-        let digest = Sha256::digest(url.as_bytes());
-        self.dir.join(format!("{}.json", &hex(&digest)[..32]))
-    }
-
-    /// What was found at `url` before, if anything.
-    pub fn recall(&self, url: &str) -> Option<Generation> {
-        // What another user could have put there is not trusted (docs/security.md).
-        let text = fsutil::read_private(&self.path(url), fsutil::MAX_CACHE_FILE).ok()?;
-        let remembered: Remembered = serde_json::from_slice(&text).ok()?;
-        (remembered.url == url).then_some(())?;
-        Generation::from_auth(remembered.auth)
-    }
-
-    pub fn remember(&self, url: &str, generation: Generation, log: &Log) {
-        let record = Remembered {
-            url: url.to_owned(),
-            auth: generation.auth(),
-        };
-        let result = serde_json::to_vec(&record)
-            .map_err(std::io::Error::other)
-            .and_then(|bytes| {
-                fsutil::create_private_dir(&self.dir)?;
-                fsutil::write_atomic(&self.path(url), &bytes, 0o600, fsutil::Ownership::Mine)
-            });
-        match result {
-            Ok(()) => log_at!(log, DECISIONS, "remembered auth: {} for {url}", generation.name()),
-            Err(err) => log_at!(
-                log,
-                DECISIONS,
-                "cannot remember the endpoint in {}: {err}",
-                self.dir.display()
-            ),
-        }
-    }
-
-    pub fn forget(&self, url: &str) {
-        let _ = fs::remove_file(self.path(url));
-    }
-}
 
 /// A token fresh from the server, and what `doctor` wants to know about the exchange.
 #[derive(Debug)]
@@ -91,6 +26,7 @@ pub struct Fetched {
 /// Gets a token for `profile` from the server.
 pub async fn fetch(
     profile: &ResolvedProfile,
+    secret: &Secret<String>,
     http: &Http,
     memory: &AuthMemory,
     log: &Log,
@@ -105,7 +41,7 @@ pub async fn fetch(
     if let Some(generation) = fixed {
         let endpoint = Endpoint::for_profile(profile, generation);
         log_at!(log, DECISIONS, "auth: {}: {}", profile.auth.as_str(), endpoint.url);
-        return match attempt(profile, &endpoint, http, log, now, deadline).await {
+        return match attempt(profile, secret, &endpoint, http, log, now, deadline).await {
             Err(Refused::Absent { reason, .. }) => Err(TokenError::Unavailable {
                 url: endpoint.url,
                 detail: reason,
@@ -150,7 +86,7 @@ pub async fn fetch(
             generation.name(),
             endpoint.url
         );
-        match attempt(profile, &endpoint, http, log, now, deadline).await {
+        match attempt(profile, secret, &endpoint, http, log, now, deadline).await {
             Ok(fetched) => {
                 if remembered != Some(generation) {
                     memory.remember(&profile.url, generation, log);
@@ -198,13 +134,14 @@ enum Refused {
 
 async fn attempt(
     profile: &ResolvedProfile,
+    secret: &Secret<String>,
     endpoint: &Endpoint,
     http: &Http,
     log: &Log,
     now: Timestamp,
     deadline: Instant,
 ) -> Result<Fetched, Refused> {
-    let request = endpoint.request(&profile.client_id, &profile.secret, &profile.scope);
+    let request = endpoint.request(&profile.client_id, secret, &profile.scope);
     let unavailable = |detail: String, hint: Option<String>| {
         Refused::Fatal(TokenError::Unavailable {
             url: endpoint.url.clone(),
@@ -221,7 +158,7 @@ async fn attempt(
             log: &request.log_body,
         }),
         retry: true,
-        max_body: crate::token::http::MAX_BODY,
+        max_body: crate::net::http::MAX_BODY,
     };
     let response = http.send(outgoing, deadline, log).await.map_err(|err| {
         let hint = match &err {
@@ -366,18 +303,5 @@ mod tests {
         assert!(withhold_echo(named, &log).ends_with("so it is not shown)"));
         let plain = "answered 400 Bad Request (invalid_scope)".to_owned();
         assert_eq!(withhold_echo(plain.clone(), &log), plain);
-    }
-
-    #[test]
-    fn memory_round_trips_per_url() {
-        let dir = tempfile::tempdir().unwrap();
-        let memory = AuthMemory::new(dir.path());
-        let log = Log::default();
-        assert_eq!(memory.recall("https://a"), None);
-        memory.remember("https://a", Generation::AppToken, &log);
-        assert_eq!(memory.recall("https://a"), Some(Generation::AppToken));
-        assert_eq!(memory.recall("https://b"), None);
-        memory.forget("https://a");
-        assert_eq!(memory.recall("https://a"), None);
     }
 }

@@ -9,6 +9,10 @@
 //! 0700 directory. Nothing here is ever fatal: a cache that cannot be read, locked or
 //! written only means fetching without caching, said at `-v`.
 
+mod endpoints;
+
+pub use endpoints::AuthMemory;
+
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -43,7 +47,7 @@ impl Key {
     /// fixed order: the endpoint (url, realm, token-url, auth), the client, a hash of
     /// the secret (rotating it misses), token-field, scope and the TLS settings.
     pub fn for_profile(profile: &ResolvedProfile) -> Self {
-        let secret_hash = hex(&Sha256::digest(profile.secret.expose().as_bytes()));
+        let secret_hash = profile.secret_identity();
         let ca_data_hash = profile
             .tls
             .ca_data
@@ -284,7 +288,10 @@ impl Cache {
     /// the directory may be one the user shares with other things.
     pub fn clear_all(&self) -> std::io::Result<usize> {
         let mut removed = 0;
-        for (dir, hex_len) in [(self.dir.clone(), 64), (self.dir.join("endpoints"), 32)] {
+        for (dir, hex_len) in [
+            (self.dir.clone(), 64),
+            (self.dir.join(endpoints::DIR), endpoints::NAME_HEX),
+        ] {
             let items = match fs::read_dir(&dir) {
                 Ok(items) => items,
                 Err(err) if err.kind() == std::io::ErrorKind::NotFound => continue,
@@ -440,6 +447,22 @@ mod tests {
     };
 
     #[test]
+    fn a_command_source_is_keyed_by_its_command() {
+        use crate::profile::SecretSource;
+        let command = |argv: &[&str]| {
+            let mut p = profile();
+            p.secret_source = SecretSource::Command {
+                argv: argv.iter().map(|a| (*a).to_owned()).collect(),
+                timeout: Duration::from_secs(1),
+            };
+            Key::for_profile(&p)
+        };
+        assert_eq!(command(&["pass", "show", "a"]), command(&["pass", "show", "a"]));
+        assert_ne!(command(&["pass", "show", "a"]), command(&["pass", "show", "b"]));
+        assert_ne!(command(&["pass", "show", "a"]), Key::for_profile(&profile()));
+    }
+
+    #[test]
     fn every_identity_field_changes_the_key() {
         let base = Key::for_profile(&profile());
         let variants: [fn(&mut ResolvedProfile); 11] = [
@@ -448,7 +471,7 @@ mod tests {
             |p| p.token_url = Some("https://t".into()),
             |p| p.auth = AuthMode::V2,
             |p| p.client_id.push('x'),
-            |p| p.secret = Secret::new("rotated".into()),
+            |p| *p = p.clone().with_secret("rotated"),
             |p| p.token_field = TokenField::IdToken,
             |p| p.scope = "openid email".into(),
             |p| p.tls.ca_file = Some("/ca.pem".into()),
