@@ -29,12 +29,15 @@ impl From<Exit> for ExitCode {
     }
 }
 
-/// A usage or configuration error (exit 2), with an optional hint that fixes it.
+/// A usage or configuration error (exit 2), with an optional hint that fixes it and
+/// an optional typed cause (shown after the message, as `message: cause`).
 #[derive(Debug, thiserror::Error)]
 #[error("{message}")]
 pub struct ConfigError {
     pub message: String,
     pub hint: Option<String>,
+    #[source]
+    pub source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
 }
 
 impl ConfigError {
@@ -42,6 +45,15 @@ impl ConfigError {
         Self {
             message: message.into(),
             hint: None,
+            source: None,
+        }
+    }
+
+    /// A configuration error caused by `source`, which stays typed and chained.
+    pub fn caused_by(message: impl Into<String>, source: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Self {
+            source: Some(Box::new(source)),
+            ..Self::new(message)
         }
     }
 

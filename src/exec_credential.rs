@@ -109,8 +109,9 @@ pub struct ExecCredentialStatus {
     pub expiration_timestamp: Option<String>,
 }
 
-/// One line of JSON, newline-terminated.
-pub fn render(version: ExecApiVersion, token: &str, expiration: Option<Timestamp>) -> String {
+/// One line of JSON, newline-terminated. An error (never seen: the fields are
+/// strings) propagates: an empty ExecCredential must never be printed with exit 0.
+pub fn render(version: ExecApiVersion, token: &str, expiration: Option<Timestamp>) -> serde_json::Result<String> {
     let credential = ExecCredential {
         api_version: version.as_str().to_owned(),
         kind: KIND.to_owned(),
@@ -119,9 +120,9 @@ pub fn render(version: ExecApiVersion, token: &str, expiration: Option<Timestamp
             expiration_timestamp: expiration.map(|t| t.to_string()),
         },
     };
-    let mut line = serde_json::to_string(&credential).unwrap_or_default();
+    let mut line = serde_json::to_string(&credential)?;
     line.push('\n');
-    line
+    Ok(line)
 }
 
 #[cfg(test)]
@@ -131,12 +132,12 @@ mod tests {
     #[test]
     fn renders_exactly_one_line() {
         assert_eq!(
-            render(ExecApiVersion::V1, "T0k", Some(Timestamp(1_520_271_020))),
+            render(ExecApiVersion::V1, "T0k", Some(Timestamp(1_520_271_020))).unwrap(),
             "{\"apiVersion\":\"client.authentication.k8s.io/v1\",\"kind\":\"ExecCredential\",\
              \"status\":{\"token\":\"T0k\",\"expirationTimestamp\":\"2018-03-05T17:30:20Z\"}}\n"
         );
         assert_eq!(
-            render(ExecApiVersion::V1Beta1, "T", None),
+            render(ExecApiVersion::V1Beta1, "T", None).unwrap(),
             "{\"apiVersion\":\"client.authentication.k8s.io/v1beta1\",\"kind\":\"ExecCredential\",\"status\":{\"token\":\"T\"}}\n"
         );
     }
@@ -151,7 +152,9 @@ mod tests {
             Some("2018-03-05T17:30:20Z")
         );
         assert_eq!(
-            render(ExecApiVersion::V1, "T", Some(Timestamp(1_520_271_020))).trim_end(),
+            render(ExecApiVersion::V1, "T", Some(Timestamp(1_520_271_020)))
+                .unwrap()
+                .trim_end(),
             text
         );
     }

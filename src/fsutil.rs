@@ -16,7 +16,7 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 /// Caps for files someone else may have written (docs/security.md#read-limits).
@@ -256,53 +256,45 @@ pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32, ownership: Ownership) 
         Ownership::Keep => fs::metadata(path).ok().map(|m| owner_of(&m)),
         Ownership::Mine => None,
     };
-    let temp = temp_path(path);
-    let result = (|| {
-        let mut options = OpenOptions::new();
-        options.write(true).create_new(true);
-        set_open_flags(&mut options, true, false);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            options.mode(mode);
-        }
-        #[cfg(not(unix))]
-        let _ = mode;
-        let mut file = options.open(&temp)?;
-        // The umask may have taken bits off `mode` (a 0664 kubeconfig would come back
-        // 0644); the file is not visible under its name yet, so set it exactly.
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            file.set_permissions(fs::Permissions::from_mode(mode))?;
-        }
-        if let Some(owner) = owner {
-            keep_owner(&file, owner)?;
-        }
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        drop(file);
-        fs::rename(&temp, path)
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&temp);
-    }
-    result
-}
-
-/// `.<name>.<pid>-<nanos>.tmp`: unique per writer, and recognisable as a temporary
-/// file of `<name>` (for [`remove_stale_temps`] and `cache clear`).
-fn temp_path(path: &Path) -> PathBuf {
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    path.with_file_name(format!(".{name}.{}-{nanos}.tmp", std::process::id()))
+    // `.<name>.<random>.tmp`, created exclusively (never through a symlink) with the
+    // mode already set: recognisable by remove_stale_temps and `cache clear`.
+    let prefix = format!(".{name}.");
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(&prefix).suffix(TEMP_SUFFIX).rand_bytes(8);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        builder.permissions(fs::Permissions::from_mode(mode));
+    }
+    #[cfg(not(unix))]
+    let _ = mode;
+    // Dropped on any error below, which removes the temporary file.
+    let mut temp = builder.tempfile_in(dir)?;
+    // The umask may have taken bits off `mode` (a 0664 kubeconfig would come back
+    // 0644); the file is not visible under its name yet, so set it exactly.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        temp.as_file().set_permissions(fs::Permissions::from_mode(mode))?;
+    }
+    if let Some(owner) = owner {
+        keep_owner(temp.as_file(), owner)?;
+    }
+    temp.write_all(bytes)?;
+    temp.as_file().sync_all()?;
+    temp.persist(path).map_err(|err| err.error)?;
+    Ok(())
 }
+
+const TEMP_SUFFIX: &str = ".tmp";
 
 /// Removes temporary files of `path` left by a writer that was killed mid-write.
 fn remove_stale_temps(path: &Path) {

@@ -20,6 +20,8 @@ use kube::config::Kubeconfig;
 use serde_yaml::{Mapping, Value};
 
 use crate::config_error;
+use anyhow::Context;
+
 use crate::error::ConfigError;
 use crate::exec_credential::ExecApiVersion;
 use crate::fsutil;
@@ -274,14 +276,13 @@ fn name_of(entry: &Value) -> Option<&str> {
 pub fn update(path: &Path, apply: impl FnOnce(&str) -> anyhow::Result<Outcome>) -> anyhow::Result<Outcome> {
     let target = resolve_symlink(path);
     if let Some(dir) = target.parent().filter(|d| !d.as_os_str().is_empty()) {
-        fsutil::create_private_dir(dir).map_err(|err| config_error!("cannot create {}: {err}", dir.display()))?;
+        fsutil::create_private_dir(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }
     // client-go locks the path it was given, not a symlink's target: so do we.
     let _lock = KubeconfigLock::acquire(path)?;
     let (text, mode) = match read_text(&target)? {
         Some(text) => {
-            let metadata =
-                fs::metadata(&target).map_err(|err| config_error!("cannot read {}: {err}", target.display()))?;
+            let metadata = fs::metadata(&target).with_context(|| format!("cannot read {}", target.display()))?;
             (text, fsutil::mode(&metadata))
         }
         None => (String::new(), 0o600),
@@ -289,7 +290,7 @@ pub fn update(path: &Path, apply: impl FnOnce(&str) -> anyhow::Result<Outcome>) 
     let outcome = apply(&text)?;
     if outcome.text != text {
         fsutil::write_atomic(&target, outcome.text.as_bytes(), mode, fsutil::Ownership::Keep)
-            .map_err(|err| config_error!("cannot write kubeconfig {}: {err}", target.display()))?;
+            .with_context(|| format!("cannot write kubeconfig {}", target.display()))?;
     }
     Ok(outcome)
 }
@@ -356,7 +357,7 @@ impl KubeconfigLock {
                     .with_hint(format!("if no kubectl is running, remove {}", path.display()))
                     .into());
                 }
-                Err(err) => return Err(config_error!("cannot create {}: {err}", path.display())),
+                Err(err) => return Err(anyhow::Error::new(err).context(format!("cannot create {}", path.display()))),
             }
         }
     }

@@ -26,6 +26,7 @@ pub mod cmd;
 pub mod error;
 pub mod exec_credential;
 pub mod fsutil;
+pub mod inspection;
 pub mod kubeconfig;
 pub mod nesting;
 pub mod net;

@@ -63,33 +63,10 @@ impl Env {
     }
 
     /// The first executable named `command` on `$PATH` (or `command` itself when it
-    /// holds a path separator).
+    /// holds a path separator), found as the shell finds it (`which`).
     pub fn which(&self, command: &str) -> Option<PathBuf> {
-        let is_executable = |path: &Path| {
-            #[cfg(unix)]
-            {
-                use std::os::unix::fs::PermissionsExt;
-                path.metadata()
-                    .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-            }
-            #[cfg(not(unix))]
-            {
-                path.is_file()
-            }
-        };
-        if command.contains(std::path::MAIN_SEPARATOR) || command.contains('/') {
-            let path = PathBuf::from(command);
-            return is_executable(&path).then_some(path);
-        }
-        let path_list = self.var_os("PATH")?;
-        let names: Vec<String> = if cfg!(windows) {
-            vec![command.to_owned(), format!("{command}.exe")]
-        } else {
-            vec![command.to_owned()]
-        };
-        std::env::split_paths(&path_list)
-            .flat_map(|dir| names.iter().map(move |name| dir.join(name)))
-            .find(|candidate| is_executable(candidate))
+        let cwd = std::env::current_dir().ok()?;
+        which::which_in(command, self.var_os("PATH"), cwd).ok()
     }
 
     /// The `KUBECONFIG` list, split as the OS splits paths, empty entries dropped.
@@ -113,10 +90,9 @@ pub struct Paths {
     pub cache_dir: PathBuf,
     /// `$KUBECONFIG` split, or `~/.kube/config` alone; empty without either.
     pub kubeconfigs: Vec<PathBuf>,
-    /// How long to wait for another process's cache lock: [`crate::cache::LOCK_WAIT`],
-    /// or `$RUNAI_TOKEN_TEST_LOCK_WAIT` (a duration; for the test suite only, so a
-    /// test of the timeout need not wait 10 s).
-    pub lock_wait: std::time::Duration,
+    /// `$RUNAI_TOKEN_TEST_LOCK_WAIT` (a duration), which replaces the cache's lock
+    /// wait: for the test suite only, so a test of the timeout need not wait 10 s.
+    pub lock_wait: Option<std::time::Duration>,
 }
 
 impl Paths {
@@ -153,7 +129,7 @@ impl Paths {
         let lock_wait = env
             .var("RUNAI_TOKEN_TEST_LOCK_WAIT")
             .and_then(|text| text.parse::<crate::time::GoDuration>().ok())
-            .map_or(crate::cache::LOCK_WAIT, |d| d.0);
+            .map(|d| d.0);
         Ok(Self {
             profiles_file,
             cache_dir,

@@ -8,9 +8,9 @@ use std::time::{Instant, SystemTime};
 use crate::Context;
 use crate::classify;
 use crate::cli::DoctorArgs;
-use crate::cmd::inspect;
 use crate::error::{Exit, Reported};
 use crate::fsutil;
+use crate::inspection;
 use crate::kubeconfig;
 use crate::net::{Online, runtime};
 use crate::output;
@@ -179,7 +179,7 @@ fn check_profile_and_token(ctx: &Context<'_>, paths: &Paths, report: &mut Report
     );
 
     let token = &fetched.token;
-    let inspection = inspect::Report::new(&profile, token, now);
+    let inspection = inspection::Report::new(&profile, token, now);
     let expiry = match token.expires_at {
         Some(at) => format!("expires {at} ({})", human_countdown(now.seconds_until(at))),
         None => "expiry unknown (it will not be cached)".to_owned(),

@@ -47,7 +47,7 @@ pub fn run(ctx: &Context<'_>, args: &GetArgs) -> anyhow::Result<Exit> {
         min_validity: args.min_validity.0,
     };
     let (token, source) = super::cached_token(ctx, &paths, &profile, options, now, None)?;
-    let text = render(format, exec_version, &profile, &token, source, args.min_validity.0, now);
+    let text = render(format, exec_version, &profile, &token, source, args.min_validity.0, now)?;
     output::stdout(&text)?;
     Ok(Exit::Success)
 }
@@ -61,12 +61,12 @@ pub fn render(
     source: Source,
     min_validity: Duration,
     now: Timestamp,
-) -> String {
+) -> anyhow::Result<String> {
     let value = token.value.expose();
-    match format {
+    Ok(match format {
         OutputFormat::Token => format!("{value}\n"),
         OutputFormat::ExecCredential => {
-            exec_credential::render(version, value, token.expires_at.map(|e| renew_at(e, min_validity, now)))
+            exec_credential::render(version, value, token.expires_at.map(|e| renew_at(e, min_validity, now)))?
         }
         OutputFormat::Header => format!("Authorization: Bearer {value}\n"),
         OutputFormat::Env => {
@@ -89,11 +89,11 @@ pub fn render(
                     Source::Server => "server",
                 },
             };
-            let mut line = serde_json::to_string(&json).unwrap_or_default();
+            let mut line = serde_json::to_string(&json)?;
             line.push('\n');
             line
         }
-    }
+    })
 }
 
 #[derive(Serialize)]
@@ -152,6 +152,7 @@ mod tests {
                 MIN,
                 Timestamp(0),
             )
+            .unwrap()
         };
         assert_eq!(show(OutputFormat::Token), "T'k\n");
         assert_eq!(show(OutputFormat::Header), "Authorization: Bearer T'k\n");
@@ -192,7 +193,8 @@ mod tests {
             Source::Cache,
             MIN,
             Timestamp(0),
-        );
+        )
+        .unwrap();
         assert_eq!(env, "export RUNAI_TOKEN='T'\\''k'\n");
         let json = render(
             OutputFormat::Json,
@@ -202,7 +204,8 @@ mod tests {
             Source::Cache,
             MIN,
             Timestamp(0),
-        );
+        )
+        .unwrap();
         assert!(
             json.contains("\"apiUrl\":null") && json.contains("\"source\":\"cache\""),
             "{json}"

@@ -57,25 +57,22 @@ pub fn cached_token(
     now: Timestamp,
     online: Option<&Online>,
 ) -> anyhow::Result<(Token, Source)> {
-    get_or_fetch(
-        &Cache::new(&paths.cache_dir).with_lock_wait(paths.lock_wait),
-        profile,
-        options,
-        ctx.log,
-        now,
-        || {
-            let built;
-            let online = match online {
-                Some(online) => online,
-                None => {
-                    built = Online::new(profile, ctx.log)?;
-                    &built
-                }
-            };
-            // A client-secret-command runs here, on a miss only.
-            let secret = profile.secret()?;
-            ctx.log.protect(secret.expose());
-            Ok(online.fetch(profile, secret, &paths.cache_dir, ctx.log, now)?.token)
-        },
-    )
+    let mut cache = Cache::new(&paths.cache_dir);
+    if let Some(wait) = paths.lock_wait {
+        cache = cache.with_lock_wait(wait);
+    }
+    get_or_fetch(&cache, profile, options, ctx.log, now, || {
+        let built;
+        let online = match online {
+            Some(online) => online,
+            None => {
+                built = Online::new(profile, ctx.log)?;
+                &built
+            }
+        };
+        // A client-secret-command runs here, on a miss only.
+        let secret = profile.secret()?;
+        ctx.log.protect(secret.expose());
+        Ok(online.fetch(profile, secret, &paths.cache_dir, ctx.log, now)?.token)
+    })
 }

@@ -162,7 +162,7 @@ async fn attempt(
     };
     let response = http.send(outgoing, deadline, log).await.map_err(|err| {
         let hint = match &err {
-            TransportError::Connect(text) if text.contains("certificate") || text.contains("Certificate") => Some(
+            TransportError::Tls(_) => Some(
                 "set certificate-authority (or certificate-authority-data) to the CA that signed the server's certificate".to_owned(),
             ),
             TransportError::Connect(_) => Some("check url and your network; HTTPS_PROXY and NO_PROXY are honoured".to_owned()),

@@ -14,6 +14,7 @@ use base64::Engine;
 use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, RETRY_AFTER, USER_AGENT};
 
 use crate::config_error;
+use crate::error::ConfigError;
 use crate::log_at;
 use crate::output::{HTTP, Log, WIRE};
 use crate::profile::TlsSettings;
@@ -51,6 +52,10 @@ pub enum TransportError {
     Timeout(Duration),
     #[error("cannot be reached: {0}")]
     Connect(String),
+    /// The TLS handshake failed (an unknown CA, a wrong name): not retried, it would
+    /// fail the same way.
+    #[error("cannot be reached: {0}")]
+    Tls(String),
     #[error("answered with a body over {} MiB", .0 / (1024 * 1024))]
     TooLarge(usize),
     #[error("failed: {0}")]
@@ -96,18 +101,17 @@ impl Http {
         if let Some(path) = &tls.ca_file {
             let pem = crate::fsutil::read_regular(path, crate::fsutil::MAX_CONFIG_FILE)
                 .map_err(|err| config_error!("certificate-authority {} {err}", path.display()))?;
-            certs.extend(
-                reqwest::Certificate::from_pem_bundle(&pem)
-                    .map_err(|err| config_error!("certificate-authority {}: not PEM: {err}", path.display()))?,
-            );
+            certs.extend(reqwest::Certificate::from_pem_bundle(&pem).map_err(|err| {
+                ConfigError::caused_by(format!("certificate-authority {}: not PEM", path.display()), err)
+            })?);
         }
         if let Some(data) = &tls.ca_data {
             let pem = base64::engine::general_purpose::STANDARD
                 .decode(data.trim())
-                .map_err(|err| config_error!("certificate-authority-data is not base64: {err}"))?;
+                .map_err(|err| ConfigError::caused_by("certificate-authority-data is not base64", err))?;
             certs.extend(
                 reqwest::Certificate::from_pem_bundle(&pem)
-                    .map_err(|err| config_error!("certificate-authority-data is not PEM: {err}"))?,
+                    .map_err(|err| ConfigError::caused_by("certificate-authority-data is not PEM", err))?,
             );
         }
         if tls.ca_file.is_some() || tls.ca_data.is_some() {
@@ -264,7 +268,9 @@ impl Http {
             }
         }
         let mut response = client.execute(built).await.map_err(|err| {
-            if err.is_connect() {
+            if is_tls(&err) {
+                TransportError::Tls(error_chain(&err))
+            } else if err.is_connect() {
                 TransportError::Connect(error_chain(&err))
             } else if err.is_timeout() {
                 TransportError::Timeout(started.elapsed())
@@ -359,6 +365,24 @@ fn backoff(attempt: u32) -> Duration {
     let random = std::collections::hash_map::RandomState::new().build_hasher().finish();
     let factor = 0.5 + (random % 1000) as f64 / 2000.0;
     base.mul_f64(factor)
+}
+
+/// Whether a TLS error (rustls's own type) is in `err`'s chain of causes. An
+/// `io::Error` hides its inner error from `source()`, so it is opened by hand.
+fn is_tls(err: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause = Some(err);
+    while let Some(current) = cause {
+        if current.downcast_ref::<rustls::Error>().is_some() {
+            return true;
+        }
+        if let Some(inner) = current.downcast_ref::<std::io::Error>().and_then(|io| io.get_ref())
+            && is_tls(inner)
+        {
+            return true;
+        }
+        cause = current.source();
+    }
+    false
 }
 
 /// An error and its causes, `outer: inner: innermost`, without repeats.

@@ -19,13 +19,15 @@ use anyhow::Context;
 use crate::config_error;
 use crate::error::ConfigError;
 use crate::fsutil;
+use crate::paths::Env;
 
+pub use model::check_name;
 pub use model::{
     API_VERSION, Api, AuthMode, DEFAULT_SCOPE, DEFAULT_TIMEOUT, KEYS, KIND, Profile, ProfilesFile, TokenField,
     UNSETTABLE,
 };
 pub use parse::{parse_text, to_yaml};
-pub use resolve::{ResolvedProfile, TlsSettings, check_name, check_static};
+pub use resolve::{ResolvedProfile, TlsSettings, check_static};
 pub use secret_source::SecretSource;
 
 use parse::{key_line, parse};
@@ -147,6 +149,18 @@ impl LoadedFile {
 
     pub fn names(&self) -> Vec<&str> {
         self.file.profiles.iter().map(|p| p.name.as_str()).collect()
+    }
+
+    /// The profile `requested` (or the default one, see [`LoadedFile::select`]),
+    /// resolved: what `get`, `doctor` and every other command use.
+    pub fn resolve_selected(&self, requested: Option<&str>, env: &Env) -> anyhow::Result<ResolvedProfile> {
+        self.resolve(self.select(requested)?, env)
+    }
+
+    /// Resolves `profile` (which belongs to this file): validates every value and
+    /// loads the secret unless it comes from a command.
+    pub fn resolve(&self, profile: &Profile, env: &Env) -> anyhow::Result<ResolvedProfile> {
+        resolve::resolve(profile, &self.path, env, &|key| self.at(profile, key))
     }
 
     /// `<file> line N: profile "P": key`, for messages about `key` of `profile`.

@@ -261,6 +261,22 @@ impl Profile {
     }
 }
 
+/// Profile names end up in kubeconfig user names and command lines: keep them plain.
+pub fn check_name(name: &str) -> anyhow::Result<()> {
+    let valid = !name.is_empty()
+        && name.len() <= 63
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if valid {
+        Ok(())
+    } else {
+        Err(crate::config_error!(
+            "invalid profile name {name:?}: use letters, digits, '-', '_' and '.' (at most 63)"
+        ))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

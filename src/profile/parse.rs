@@ -1,8 +1,7 @@
 //! Parsing the profiles file's text: the only user of the YAML library here (it is
 //! the dependency most likely to be swapped). Errors name the key and the line.
 
-use super::model::{API_VERSION, KIND, ProfilesFile};
-use super::resolve::check_name;
+use super::model::{API_VERSION, KIND, ProfilesFile, check_name};
 use crate::config_error;
 
 pub(super) struct ParseError {

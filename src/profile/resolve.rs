@@ -13,8 +13,7 @@ use crate::error::ConfigError;
 use crate::paths::{Env, expand};
 use crate::secret::{Secret, hex};
 
-use super::LoadedFile;
-use super::model::{Api, AuthMode, DEFAULT_SCOPE, DEFAULT_TIMEOUT, Profile, TokenField};
+use super::model::{Api, AuthMode, DEFAULT_SCOPE, DEFAULT_TIMEOUT, Profile, TokenField, check_name};
 use super::secret_source::SecretSource;
 
 /// TLS settings for the token endpoint and the Run:ai API.
@@ -126,57 +125,51 @@ impl ResolvedProfile {
     }
 }
 
-impl LoadedFile {
-    /// The profile `requested` (or the default one, see [`LoadedFile::select`]),
-    /// resolved: what `get`, `doctor` and every other command use.
-    pub fn resolve_selected(&self, requested: Option<&str>, env: &Env) -> anyhow::Result<ResolvedProfile> {
-        self.resolve(self.select(requested)?, env)
+/// Resolves `profile` of the profiles file at `file`: validates every value and
+/// loads the secret unless it comes from a command. `at(key)` names the key and its
+/// line for messages.
+pub(super) fn resolve(
+    profile: &Profile,
+    file: &Path,
+    env: &Env,
+    at: &dyn Fn(&str) -> String,
+) -> anyhow::Result<ResolvedProfile> {
+    let base = file.parent().unwrap_or(Path::new("."));
+    let checked = check_values(profile).map_err(|bad| {
+        let mut error = ConfigError::new(format!("{}: {}", at(bad.key), bad.message));
+        error.hint = bad.hint;
+        anyhow::Error::new(error)
+    })?;
+    let ca_file = match &profile.certificate_authority {
+        Some(path) => Some(expand(path, base, env).map_err(|e| config_error!("{}: {e}", at("certificate-authority")))?),
+        None => None,
+    };
+    let secret_source = SecretSource::of(profile, base, env, checked.timeout, file, at)?;
+    let secret = OnceLock::new();
+    if secret_source.identity_without_loading().is_none() {
+        let _ = secret.set(secret_source.load(env, at)?);
     }
-
-    /// Resolves `profile` (which belongs to this file): validates every value and
-    /// loads the secret unless it comes from a command.
-    pub fn resolve(&self, profile: &Profile, env: &Env) -> anyhow::Result<ResolvedProfile> {
-        let at = |key: &str| self.at(profile, key);
-        let base = self.path.parent().unwrap_or(Path::new("."));
-
-        let checked = check_values(profile).map_err(|bad| {
-            let mut error = ConfigError::new(format!("{}: {}", at(bad.key), bad.message));
-            error.hint = bad.hint;
-            anyhow::Error::new(error)
-        })?;
-        let ca_file = match &profile.certificate_authority {
-            Some(path) => {
-                Some(expand(path, base, env).map_err(|e| config_error!("{}: {e}", at("certificate-authority")))?)
-            }
-            None => None,
-        };
-        let secret_source = SecretSource::of(profile, base, env, checked.timeout, &self.path, &at)?;
-        let secret = OnceLock::new();
-        if secret_source.identity_without_loading().is_none() {
-            let _ = secret.set(secret_source.load(env, &at)?);
-        }
-        Ok(ResolvedProfile {
-            name: profile.name.clone(),
-            url: checked.url,
-            api: profile.api.unwrap_or_default(),
-            researcher_url: checked.researcher_url,
-            auth: profile.auth.unwrap_or_default(),
-            realm: profile.realm.clone().filter(|r| !r.is_empty()),
-            token_url: checked.token_url,
-            client_id: profile.client_id.clone(),
-            secret_source,
-            secret,
-            secret_at: at("client-secret-command"),
-            token_field: profile.token_field.unwrap_or_default(),
-            scope: profile.scope.clone().unwrap_or_else(|| DEFAULT_SCOPE.to_owned()),
-            tls: TlsSettings {
-                ca_file,
-                ca_data: profile.certificate_authority_data.clone(),
-                insecure_skip_verify: profile.insecure_skip_tls_verify.unwrap_or(false),
-            },
-            timeout: checked.timeout,
-        })
-    }
+    Ok(ResolvedProfile {
+        name: profile.name.clone(),
+        url: checked.url,
+        api: profile.api.unwrap_or_default(),
+        researcher_url: checked.researcher_url,
+        auth: profile.auth.unwrap_or_default(),
+        realm: profile.realm.clone().filter(|r| !r.is_empty()),
+        token_url: checked.token_url,
+        client_id: profile.client_id.clone(),
+        secret_source,
+        secret,
+        secret_at: at("client-secret-command"),
+        token_field: profile.token_field.unwrap_or_default(),
+        scope: profile.scope.clone().unwrap_or_else(|| DEFAULT_SCOPE.to_owned()),
+        tls: TlsSettings {
+            ca_file,
+            ca_data: profile.certificate_authority_data.clone(),
+            insecure_skip_verify: profile.insecure_skip_tls_verify.unwrap_or(false),
+        },
+        timeout: checked.timeout,
+    })
 }
 
 /// A value that fails the checks of [`check_values`]: its key, what is wrong, a fix.
@@ -239,22 +232,6 @@ pub fn check_static(profile: &Profile) -> anyhow::Result<()> {
         error.hint = bad.hint;
         error.into()
     })
-}
-
-/// Profile names end up in kubeconfig user names and command lines: keep them plain.
-pub fn check_name(name: &str) -> anyhow::Result<()> {
-    let valid = !name.is_empty()
-        && name.len() <= 63
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
-    if valid {
-        Ok(())
-    } else {
-        Err(config_error!(
-            "invalid profile name {name:?}: use letters, digits, '-', '_' and '.' (at most 63)"
-        ))
-    }
 }
 
 /// `https://`, or `http://` to a loopback host. Returns the URL without trailing `/`.

@@ -176,7 +176,10 @@ struct AppTokenRequest<'a> {
 }
 
 fn json<T: Serialize>(value: &T) -> String {
-    serde_json::to_string(value).unwrap_or_default()
+    // Invariant: the request structs hold only `&str` fields, which serde_json
+    // serializes without fail (errors come only from maps with non-string keys and
+    // from failing `Serialize` impls).
+    serde_json::to_string(value).expect("a struct of strings serializes to JSON")
 }
 
 /// `application/x-www-form-urlencoded` (the WHATWG URL standard's serializer).
