@@ -65,7 +65,7 @@ pub fn fast_get(args: &[std::ffi::OsString]) -> Option<(GlobalArgs, GetArgs)> {
     // The command is the first word that is neither a flag nor a global flag's value.
     let mut index = 0;
     while index < words.len() && words[index].starts_with('-') {
-        let takes_value = matches!(words[index], "-p" | "--profile" | "--profiles-file" | "--cache-dir");
+        let takes_value = GLOBAL_FLAGS_WITH_VALUES.contains(&words[index]);
         index += if takes_value { 2 } else { 1 };
     }
     if !matches!(words.get(index), Some(&"get" | &"get-token")) {
@@ -75,6 +75,12 @@ pub fn fast_get(args: &[std::ffi::OsString]) -> Option<(GlobalArgs, GetArgs)> {
     let parsed = GetOnly::try_parse_from(std::iter::once("kubectl-runai-token").chain(rest.copied())).ok()?;
     Some((parsed.global, parsed.get))
 }
+
+/// The global flags that take a separate value, for [`fast_get`] to find the command
+/// word. The fast parser itself is built from the same [`GlobalArgs`] and [`GetArgs`]
+/// as [`Cli`], so flags cannot drift; this list is checked against [`GlobalArgs`] by
+/// a unit test, and a word it does not know sends the line to the full parser.
+const GLOBAL_FLAGS_WITH_VALUES: [&str; 4] = ["-p", "--profile", "--profiles-file", "--cache-dir"];
 
 /// Flags every command accepts, before or after the command name.
 #[derive(Debug, Args)]
@@ -495,6 +501,25 @@ mod tests {
             assert_eq!(cli.global.profile.as_deref(), Some("a"));
             assert_eq!(cli.global.verbose, 2);
         }
+    }
+
+    /// The fast path's list of value-taking global flags is exactly [`GlobalArgs`]'s.
+    #[test]
+    fn the_fast_path_knows_every_global_flag_with_a_value() {
+        let command = GlobalArgs::augment_args(clap::Command::new("k"));
+        let mut from_clap: Vec<String> = command
+            .get_arguments()
+            .filter(|a| a.get_action().takes_values())
+            .flat_map(|a| {
+                let long = a.get_long().map(|l| format!("--{l}"));
+                let short = a.get_short().map(|s| format!("-{s}"));
+                long.into_iter().chain(short)
+            })
+            .collect();
+        let mut listed: Vec<String> = GLOBAL_FLAGS_WITH_VALUES.iter().map(|f| (*f).to_owned()).collect();
+        from_clap.sort();
+        listed.sort();
+        assert_eq!(from_clap, listed);
     }
 
     /// The fast path and the full parser agree wherever the fast path answers.
