@@ -246,8 +246,19 @@ pub fn edit(text: &str, user: &ExecUser, context: Option<&ContextEdit>) -> Resul
             *body = Value::Mapping(Mapping::new());
         }
         let body = body.as_mapping_mut().ok_or("a context is not a map")?;
-        if let Some(cluster) = &context.cluster {
-            body.insert("cluster".into(), cluster.clone().into());
+        match &context.cluster {
+            Some(cluster) => {
+                body.insert("cluster".into(), cluster.clone().into());
+            }
+            // A context without a cluster is one no Kubernetes client accepts
+            // (found by fuzzing: fuzz/regressions/kubeconfig).
+            None if !body.get("cluster").is_some_and(Value::is_string) => {
+                return Err(format!(
+                    "context {:?} has no cluster: give --cluster for it",
+                    context.name
+                ));
+            }
+            None => {}
         }
         body.insert("user".into(), user.user.clone().into());
         if context.set_current {
@@ -598,6 +609,25 @@ extensions:
         });
         assert!(result.is_err());
         assert!(!lock_file.exists(), "the panic hook removed the lock");
+    }
+
+    #[test]
+    fn a_context_without_a_cluster_needs_one() {
+        let context = ContextEdit {
+            name: "prod".into(),
+            cluster: None,
+            set_current: false,
+        };
+        assert_eq!(
+            edit("contexts:\n- name: prod\n", &user(), Some(&context)).unwrap_err(),
+            "context \"prod\" has no cluster: give --cluster for it"
+        );
+        let with = ContextEdit {
+            cluster: Some("c".into()),
+            ..context
+        };
+        let outcome = edit("contexts:\n- name: prod\n", &user(), Some(&with)).unwrap();
+        assert!(Kubeconfig::from_yaml(&outcome.text).is_ok());
     }
 
     #[test]
