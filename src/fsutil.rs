@@ -158,6 +158,7 @@ fn special_kind(_kind: &fs::FileType) -> &'static str {
 /// Opens for reading without blocking on a FIFO; with `no_follow`, a symlink as the
 /// last component is refused.
 fn open_read(path: &Path, no_follow: bool) -> Result<File, ReadError> {
+    refuse_symlink_elsewhere(path, no_follow)?;
     let mut options = OpenOptions::new();
     options.read(true);
     set_open_flags(&mut options, no_follow, true);
@@ -172,6 +173,21 @@ fn symlink_error(err: io::Error, no_follow: bool) -> ReadError {
     }
     let _ = no_follow;
     ReadError::from(err)
+}
+
+/// Where `O_NOFOLLOW` does not exist, a symlink is refused by looking first (a race
+/// remains there, which Unix's flag closes).
+#[cfg(not(unix))]
+fn refuse_symlink_elsewhere(path: &Path, no_follow: bool) -> Result<(), ReadError> {
+    if no_follow && fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
+        return Err(ReadError::Symlink);
+    }
+    Ok(())
+}
+
+#[cfg(unix)]
+fn refuse_symlink_elsewhere(_path: &Path, _no_follow: bool) -> Result<(), ReadError> {
+    Ok(())
 }
 
 #[cfg(unix)]
@@ -252,6 +268,12 @@ pub enum Ownership {
 /// already there belongs to a writer that died: it is removed first.
 pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32, ownership: Ownership) -> io::Result<()> {
     remove_stale_temps(path);
+    write_atomic_unlocked(path, bytes, mode, ownership)
+}
+
+/// [`write_atomic`] for a caller that holds no lock on `path` (the remembered
+/// endpoints): another writer's temporary file may be there, so none is removed.
+pub fn write_atomic_unlocked(path: &Path, bytes: &[u8], mode: u32, ownership: Ownership) -> io::Result<()> {
     let owner = match ownership {
         Ownership::Keep => fs::metadata(path).ok().map(|m| owner_of(&m)),
         Ownership::Mine => None,
@@ -313,10 +335,10 @@ fn remove_stale_temps(path: &Path) {
         let file_name = file_name.to_string_lossy();
         let is_temp = file_name
             .strip_prefix(&prefix)
-            .and_then(|rest| rest.strip_suffix(".tmp"))
-            .and_then(|rest| rest.split_once('-'))
-            .is_some_and(|(pid, nanos)| {
-                !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()) && nanos.bytes().all(|b| b.is_ascii_digit())
+            .and_then(|rest| rest.strip_suffix(TEMP_SUFFIX))
+            // tempfile's random letters and digits (and older versions' `<pid>-<n>`).
+            .is_some_and(|random| {
+                !random.is_empty() && random.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
             });
         if is_temp && item.file_type().is_ok_and(|t| t.is_file()) {
             let _ = fs::remove_file(item.path());
@@ -351,6 +373,12 @@ fn owner_of(_metadata: &fs::Metadata) -> Owner {
 fn keep_owner(file: &File, owner: Owner) -> io::Result<()> {
     let mine = owner_of(&file.metadata()?);
     if mine == owner {
+        return Ok(());
+    }
+    if mine.uid == owner.uid {
+        // The user's own file with a group they are not in (a `sudo cp` that was
+        // chowned back): keep the group when allowed, else the user's default group.
+        let _ = std::os::unix::fs::fchown(file, None, Some(owner.gid));
         return Ok(());
     }
     std::os::unix::fs::fchown(file, Some(owner.uid), Some(owner.gid)).map_err(|err| {
@@ -393,6 +421,9 @@ pub struct Lock {
 /// a symlink), waiting at most `wait`. `Ok(None)` when another process still holds
 /// it after `wait`.
 pub fn lock(path: &Path, wait: Duration) -> io::Result<Option<Lock>> {
+    if let Err(ReadError::Symlink) = refuse_symlink_elsewhere(path, true) {
+        return Err(io::Error::other(format!("{} is a symbolic link", path.display())));
+    }
     let mut options = OpenOptions::new();
     options.read(true).write(true).create(true).truncate(false);
     set_open_flags(&mut options, true, true);
@@ -497,6 +528,24 @@ mod tests {
         write_atomic(&file, b"new", 0o600, Ownership::Keep).unwrap();
         assert!(!stale.exists(), "the stale copy is gone");
         assert!(other.exists(), "another file's temporary file stays");
+    }
+
+    #[test]
+    fn a_temporary_file_as_write_atomic_names_it_is_removed_as_stale() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("config");
+        let stale = tempfile::Builder::new()
+            .prefix(".config.")
+            .suffix(TEMP_SUFFIX)
+            .rand_bytes(8)
+            .tempfile_in(dir.path())
+            .unwrap()
+            .keep()
+            .unwrap()
+            .1;
+        assert!(stale.exists());
+        write_atomic(&file, b"new", 0o600, Ownership::Keep).unwrap();
+        assert!(!stale.exists(), "{} is still there", stale.display());
     }
 
     #[test]

@@ -89,7 +89,8 @@ impl Log {
     }
 
     fn line(&self, text: &str) {
-        let text = self.redact(text);
+        // Log lines quote servers (headers, bodies): escaped like any text from elsewhere.
+        let text = escape_untrusted(&self.redact(text));
         let mut stderr = io::stderr().lock();
         let _ = writeln!(stderr, "{text}");
     }
@@ -134,12 +135,13 @@ pub fn stdout_bytes(bytes: &[u8]) -> anyhow::Result<()> {
     }
 }
 
-/// Writes raw bytes to stderr (`api` puts an error body there).
-pub fn stderr_bytes(bytes: &[u8]) -> io::Result<()> {
+/// Writes a server's text to stderr (`api` puts an error body there), line by line
+/// with control characters escaped: a body is not the plugin's to send to the
+/// terminal raw (docs/security.md#text-from-elsewhere).
+pub fn stderr_text(text: &str) -> io::Result<()> {
     let mut err = io::stderr().lock();
-    err.write_all(bytes)?;
-    if !bytes.ends_with(b"\n") {
-        err.write_all(b"\n")?;
+    for line in text.lines() {
+        writeln!(err, "{}", escape_untrusted(line))?;
     }
     err.flush()
 }

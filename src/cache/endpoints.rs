@@ -34,6 +34,13 @@ struct Remembered {
 }
 
 impl AuthMemory {
+    /// The memory in `cache_dir`, unless the directory is one another user owns or
+    /// may write to (then nothing is remembered or recalled).
+    pub fn trusted(cache_dir: &std::path::Path) -> Option<Self> {
+        fsutil::check_private_dir(cache_dir).ok()?;
+        Some(Self::new(cache_dir))
+    }
+
     pub fn new(cache_dir: &std::path::Path) -> Self {
         Self {
             dir: cache_dir.join(DIR),
@@ -63,7 +70,7 @@ impl AuthMemory {
             .map_err(std::io::Error::other)
             .and_then(|bytes| {
                 fsutil::create_private_dir(&self.dir)?;
-                fsutil::write_atomic(&self.path(url), &bytes, 0o600, fsutil::Ownership::Mine)
+                fsutil::write_atomic_unlocked(&self.path(url), &bytes, 0o600, fsutil::Ownership::Mine)
             });
         match result {
             Ok(()) => log_at!(log, DECISIONS, "remembered auth: {} for {url}", generation.name()),

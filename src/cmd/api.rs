@@ -68,7 +68,7 @@ pub fn run(ctx: &Context<'_>, args: ApiArgs) -> anyhow::Result<Exit> {
         return Ok(Exit::Success);
     }
     if !response.body.is_empty() {
-        output::stderr_bytes(ctx.log.redact(&String::from_utf8_lossy(&response.body)).as_bytes())?;
+        output::stderr_text(&ctx.log.redact(&String::from_utf8_lossy(&response.body)))?;
     }
     let hint = match response.status {
         401 => Some(

@@ -154,7 +154,7 @@ fn check_profile_and_token(ctx: &Context<'_>, paths: &Paths, report: &mut Report
     };
     let started = Instant::now();
     let now = Timestamp::now();
-    let result = online.fetch(&profile, secret, &paths.cache_dir, ctx.log, now);
+    let result = online.fetch(&profile, secret, Some(&paths.cache_dir), ctx.log, now);
     let took = started.elapsed().as_millis();
     let fetched = match result {
         Ok(fetched) => fetched,

@@ -73,6 +73,10 @@ pub fn cached_token(
         // A client-secret-command runs here, on a miss only.
         let secret = profile.secret()?;
         ctx.log.protect(secret.expose());
-        Ok(online.fetch(profile, secret, &paths.cache_dir, ctx.log, now)?.token)
+        // The remembered endpoints (even under --no-cache, which is about tokens),
+        // when the cache directory is trusted.
+        Ok(online
+            .fetch(profile, secret, Some(&paths.cache_dir), ctx.log, now)?
+            .token)
     })
 }

@@ -28,7 +28,7 @@ pub async fn fetch(
     profile: &ResolvedProfile,
     secret: &Secret<String>,
     http: &Http,
-    memory: &AuthMemory,
+    memory: Option<&AuthMemory>,
     log: &Log,
     now: Timestamp,
 ) -> Result<Fetched, TokenError> {
@@ -58,7 +58,7 @@ pub async fn fetch(
 
     // A remembered Keycloak endpoint is of no use to a profile without a realm.
     let remembered = memory
-        .recall(&profile.url)
+        .and_then(|memory| memory.recall(&profile.url))
         .filter(|g| *g != Generation::Keycloak || profile.realm.is_some());
     let mut order = Generation::detection_order(profile.realm.is_some());
     if let Some(known) = remembered {
@@ -88,7 +88,9 @@ pub async fn fetch(
         );
         match attempt(profile, secret, &endpoint, http, log, now, deadline).await {
             Ok(fetched) => {
-                if remembered != Some(generation) {
+                if remembered != Some(generation)
+                    && let Some(memory) = memory
+                {
                     memory.remember(&profile.url, generation, log);
                 }
                 return Ok(fetched);
@@ -104,7 +106,9 @@ pub async fn fetch(
                         DECISIONS,
                         "auth: auto: the remembered endpoint looks absent now: detecting again"
                     );
-                    memory.forget(&profile.url);
+                    if let Some(memory) = memory {
+                        memory.forget(&profile.url);
+                    }
                 }
                 let path = endpoint
                     .url
@@ -188,7 +192,7 @@ async fn attempt(
         log.protect(granted.token.expose());
     }
     if log.enabled(WIRE) {
-        log_at!(log, WIRE, "< {}", redact_body(&response.body));
+        log_at!(log, WIRE, "< {}", redact_body(&response.body, log));
     }
     let after = if response.attempts > 1 {
         format!(" after {} attempts", response.attempts)
@@ -250,7 +254,7 @@ fn withhold_echo(detail: String, log: &Log) -> String {
     .iter()
     .any(|name| lower.contains(&format!("{name}=")) || lower.contains(&format!("\"{name}\"")));
     if !names_a_secret && !log.reveals(&detail) {
-        return detail;
+        return crate::token::shorten_detail(&detail);
     }
     let status = detail.split(" (").next().unwrap_or("answered");
     format!("{status} (its message quotes the request, so it is not shown)")
@@ -258,7 +262,7 @@ fn withhold_echo(detail: String, log: &Log) -> String {
 
 /// A token response body for `-vvv`: every value under a key that names a token or a
 /// secret is replaced; anything else that looks like a JWT too.
-pub fn redact_body(body: &[u8]) -> String {
+pub fn redact_body(body: &[u8], log: &Log) -> String {
     match serde_json::from_slice::<serde_json::Value>(body) {
         Ok(serde_json::Value::Object(mut map)) => {
             for (key, value) in map.iter_mut() {
@@ -270,8 +274,10 @@ pub fn redact_body(body: &[u8]) -> String {
             crate::secret::redact(&serde_json::Value::Object(map).to_string(), &[])
         }
         _ => {
-            let text = String::from_utf8_lossy(&body[..body.len().min(2048)]);
-            crate::secret::redact(&text, &[])
+            // Redacted whole first (by the log, which knows the secret), then cut.
+            let text = crate::output::escape_untrusted(&String::from_utf8_lossy(body));
+            let text = log.redact(&text);
+            text.chars().take(2048).collect()
         }
     }
 }
@@ -284,10 +290,10 @@ mod tests {
     fn token_bodies_are_redacted_for_logs() {
         let body = br#"{"access_token":"opaque-1","refresh_token":"opaque-2","expires_in":60,"token_type":"Bearer"}"#;
         assert_eq!(
-            redact_body(body),
+            redact_body(body, &Log::default()),
             r#"{"access_token":"[redacted]","expires_in":60,"refresh_token":"[redacted]","token_type":"Bearer"}"#
         );
-        assert_eq!(redact_body(b"<html>"), "<html>");
+        assert_eq!(redact_body(b"<html>", &Log::default()), "<html>");
     }
 
     #[test]

@@ -100,7 +100,7 @@ impl Http {
         let mut certs = Vec::new();
         if let Some(path) = &tls.ca_file {
             let pem = crate::fsutil::read_regular(path, crate::fsutil::MAX_CONFIG_FILE)
-                .map_err(|err| config_error!("certificate-authority {} {err}", path.display()))?;
+                .map_err(|err| config_error!("certificate-authority {}: {err}", path.display()))?;
             certs.extend(reqwest::Certificate::from_pem_bundle(&pem).map_err(|err| {
                 ConfigError::caused_by(format!("certificate-authority {}: not PEM", path.display()), err)
             })?);
@@ -336,10 +336,13 @@ pub fn is_loopback(url: &reqwest::Url) -> bool {
 
 /// A header value as `-vvv` shows it: credentials never.
 fn shown_header(name: &HeaderName, value: &HeaderValue) -> String {
-    if matches!(
-        name.as_str(),
-        "authorization" | "proxy-authorization" | "cookie" | "set-cookie"
-    ) {
+    // Credentials, and any header that names a token or a secret (a gateway may
+    // send one before the body says which token to protect).
+    let lower = name.as_str();
+    if matches!(lower, "authorization" | "proxy-authorization" | "cookie" | "set-cookie")
+        || lower.contains("token")
+        || lower.contains("secret")
+    {
         let scheme = value.to_str().ok().and_then(|v| v.split(' ').next()).unwrap_or("");
         format!("{scheme} [redacted]")
     } else {

@@ -44,18 +44,19 @@ impl Online {
     }
 
     /// Fetches a token from the server (no cache involved), remembering what
-    /// `auth: auto` found in the cache directory.
+    /// `auth: auto` found in `cache_dir` when there is one (not under `--no-cache`)
+    /// and it is trusted (docs/security.md#the-token-cache).
     pub fn fetch(
         &self,
         profile: &ResolvedProfile,
         secret: &Secret<String>,
-        cache_dir: &Path,
+        cache_dir: Option<&Path>,
         log: &Log,
         now: Timestamp,
     ) -> Result<Fetched, TokenError> {
-        let memory = AuthMemory::new(cache_dir);
+        let memory = cache_dir.and_then(AuthMemory::trusted);
         self.runtime
-            .block_on(fetch::fetch(profile, secret, &self.http, &memory, log, now))
+            .block_on(fetch::fetch(profile, secret, &self.http, memory.as_ref(), log, now))
     }
 
     pub fn block_on<F: std::future::Future>(&self, future: F) -> F::Output {

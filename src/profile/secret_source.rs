@@ -153,6 +153,10 @@ pub fn read_secret_file(path: &Path) -> anyhow::Result<String> {
     String::from_utf8(bytes).map_err(|_| config_error!("secret file {} is not UTF-8 text", path.display()))
 }
 
+fn left_of(deadline: std::time::Instant) -> Duration {
+    deadline.saturating_duration_since(std::time::Instant::now())
+}
+
 /// Runs `argv` without a shell and returns its stdout, waiting at most `timeout` (a
 /// password manager waiting for a touch must not hang every kubectl command).
 fn run_secret_command(argv: &[String], timeout: Duration) -> anyhow::Result<String> {
@@ -169,15 +173,20 @@ fn run_secret_command(argv: &[String], timeout: Duration) -> anyhow::Result<Stri
         .map_err(|err| ConfigError::caused_by(format!("cannot run {program:?}"), err))?;
     // Each pipe is read up to a cap and then closed: a command that prints without
     // end gets EPIPE instead of growing this process's memory.
+    // The bytes arrive on a channel, so that waiting for them is bounded too: a
+    // grandchild that inherited the pipes must not hold the plugin past the timeout.
     let read_capped = |pipe: Option<Box<dyn Read + Send>>, cap: u64| {
+        let (send, receive) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
             let mut bytes = Vec::new();
             if let Some(pipe) = pipe {
                 let _ = pipe.take(cap + 1).read_to_end(&mut bytes);
             }
-            bytes
-        })
+            let _ = send.send(bytes);
+        });
+        receive
     };
+    let deadline = std::time::Instant::now() + timeout;
     let stdout = read_capped(
         child.stdout.take().map(|p| Box::new(p) as Box<dyn Read + Send>),
         fsutil::MAX_SECRET,
@@ -188,7 +197,7 @@ fn run_secret_command(argv: &[String], timeout: Duration) -> anyhow::Result<Stri
     );
     use wait_timeout::ChildExt;
     let status = match child
-        .wait_timeout(timeout)
+        .wait_timeout(left_of(deadline))
         .map_err(|err| ConfigError::caused_by(format!("waiting for {program:?}"), err))?
     {
         Some(status) => status,
@@ -201,8 +210,10 @@ fn run_secret_command(argv: &[String], timeout: Duration) -> anyhow::Result<Stri
             ));
         }
     };
-    let stdout = stdout.join().unwrap_or_default();
-    let stderr = stderr.join().unwrap_or_default();
+    let timed_out = || config_error!("{program:?} did not finish within {}", GoDuration(timeout));
+    let left = || deadline.saturating_duration_since(std::time::Instant::now());
+    let stdout = stdout.recv_timeout(left()).map_err(|_| timed_out())?;
+    let stderr = stderr.recv_timeout(left()).unwrap_or_default();
     if stdout.len() as u64 > fsutil::MAX_SECRET {
         return Err(config_error!(
             "{program:?} printed more than {} KiB: a client secret is a short string",

@@ -306,3 +306,17 @@ fn a_secret_command_runs_only_when_the_secret_is_needed() {
         "the key does not depend on the output"
     );
 }
+
+/// A grandchild that keeps the pipes open must not hold the plugin past the timeout.
+#[cfg(unix)]
+#[test]
+fn a_secret_commands_background_child_does_not_outlive_the_timeout() {
+    let file = loaded(
+        "profiles:\n- name: a\n  url: https://x\n  client-id: c\n  timeout: 500ms\n  client-secret-command: [sh, -c, 'echo s3cret; sleep 5 &']\n",
+    );
+    let started = std::time::Instant::now();
+    let resolved = file.resolve(file.find("a").unwrap(), &Env::from_pairs([])).unwrap();
+    let result = resolved.secret().map(|s| s.expose().clone());
+    assert!(started.elapsed() < Duration::from_secs(3), "{:?}", started.elapsed());
+    assert!(format!("{:#}", result.unwrap_err()).ends_with("did not finish within 500ms"));
+}

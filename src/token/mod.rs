@@ -361,10 +361,12 @@ fn granted(value: Value, field: TokenField) -> Result<Granted, Refusal> {
     })
 }
 
-/// What a server said about an error, as much as is worth showing: its `error` code
-/// and a short description (`error_description`, else `message`), cut to 200
-/// characters, with tokens redacted and control characters escaped. Whatever else
-/// the body holds is never shown (docs/security.md#redaction).
+/// What a server said about an error: its `error` code and its description
+/// (`error_description`, else `message`), bounded to [`MAX_DETAIL`] characters, with
+/// tokens redacted and control characters escaped. Whatever else the body holds is
+/// never shown. It is not cut short here: whoever knows the secret must look at the
+/// whole text first (a secret cut in two would no longer be recognised), and then
+/// shortens it with [`shorten_detail`] (docs/security.md#redaction).
 fn error_detail(value: &Value) -> String {
     let text = |key: &str| {
         value
@@ -375,12 +377,28 @@ fn error_detail(value: &Value) -> String {
     };
     let description = text("error_description").or_else(|| text("message"));
     let detail = match (text("error"), description) {
-        (Some(error), Some(description)) => format!("{}: {description}", cut(error, 64)),
-        (Some(error), None) => cut(error, 64),
+        (Some(error), Some(description)) => format!("{error}: {description}"),
+        (Some(error), None) => error.to_owned(),
         (None, Some(description)) => description.to_owned(),
         (None, None) => String::new(),
     };
-    escape_untrusted(&redact(&cut(&detail, 200), &[]))
+    escape_untrusted(&redact(&cut(&detail, MAX_DETAIL), &[]))
+}
+
+/// Server text longer than this is not kept at all.
+const MAX_DETAIL: usize = 4096;
+/// How much of a server's text an error line shows.
+const SHOWN_DETAIL: usize = 200;
+
+/// `answered 400 Bad Request (server text)` with the server text cut to 200
+/// characters: call it once the text is known to hold no secret.
+pub fn shorten_detail(detail: &str) -> String {
+    match detail.split_once(" (") {
+        Some((status, server)) if server.chars().count() > SHOWN_DETAIL + 1 => {
+            format!("{status} ({})", cut(server.trim_end_matches(')'), SHOWN_DETAIL))
+        }
+        _ => detail.to_owned(),
+    }
 }
 
 fn cut(text: &str, max: usize) -> String {
@@ -776,7 +794,9 @@ mod tests {
             reason.starts_with("answered 400 Bad Request (invalid_request: bad\\u{1b}]0;pwned\\u{7}\\r\\nxxx"),
             "{reason}"
         );
-        assert!(reason.ends_with("...)") && reason.len() < 260, "{reason}");
+        assert!(reason.len() > 500, "kept whole for the redaction to look at");
+        let shown = shorten_detail(&reason);
+        assert!(shown.ends_with("...)") && shown.len() < 260, "{shown}");
         assert!(!reason.contains("everything else"));
     }
 
