@@ -5,14 +5,14 @@
 //! The rules they check are in docs/security.md.
 
 use std::fs;
-use std::os::unix::fs::{MetadataExt, PermissionsExt, chown, symlink};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::support::{Run, TenantSpec, TestEnv, chmod, realm, v2_env, write_private};
+use crate::support::unix::{chmod, chown, mode, owner, run_as, symlink};
+use crate::support::{Run, TenantSpec, TestEnv, realm, v2_env, write_private};
 
 /// The uid and gid of another user (nobody): the tests run as root, which may give
 /// files away, so an "attacker's" file is one chowned to this user.
@@ -54,7 +54,7 @@ fn a_cache_directory_another_user_owns_is_refused() {
     let dir = env.cache_dir();
     fs::create_dir_all(&dir).unwrap();
     chmod(&dir, 0o700);
-    chown(&dir, Some(OTHER), Some(OTHER)).unwrap();
+    chown(&dir, OTHER, OTHER);
     let run = env.run(&["get"]);
     run.failure(2);
     assert_eq!(
@@ -110,15 +110,11 @@ fn an_entry_the_user_did_not_write_is_never_handed_out() {
 
     // Swapped in by another user.
     fs::write(&entry, &forged).unwrap();
-    chown(&entry, Some(OTHER), Some(OTHER)).unwrap();
+    chown(&entry, OTHER, OTHER);
     let run = env.run(&["get"]);
     run.success();
     assert_ne!(run.stdout, "forged-token\n");
-    assert_eq!(
-        fs::metadata(&entry).unwrap().uid(),
-        0,
-        "replaced by the user's own entry"
-    );
+    assert_eq!(owner(&entry).0, 0, "replaced by the user's own entry");
     // Readable by others.
     fs::write(&entry, &forged).unwrap();
     chmod(&entry, 0o644);
@@ -126,7 +122,7 @@ fn an_entry_the_user_did_not_write_is_never_handed_out() {
     // A symlink to a file of the attacker's choosing.
     write_private(&evil, &forged);
     fs::remove_file(&entry).unwrap();
-    symlink(&evil, &entry).unwrap();
+    symlink(&evil, &entry);
     let run = env.run(&["get", "-v"]);
     run.ok();
     assert_ne!(run.stdout, "forged-token\n");
@@ -146,7 +142,7 @@ fn a_lock_file_that_is_a_symlink_is_not_followed() {
     fs::remove_file(&lock).unwrap();
     fs::remove_file(only_file_ending(&env.cache_dir(), ".json")).unwrap();
     let target = env.dir.path().join("created-by-the-victim");
-    symlink(&target, &lock).unwrap();
+    symlink(&target, &lock);
     let run = env.run(&["get", "-v"]);
     run.ok();
     assert!(!run.stdout.is_empty());
@@ -162,6 +158,22 @@ fn a_lock_file_that_is_a_symlink_is_not_followed() {
 
 /// A secret with every character that form and JSON encoding change.
 const ODD_SECRET: &str = r#"q9Zx+7Lm/"a b\c%&=é"#;
+
+/// A secret that a short description would cut in two is recognised before the cut.
+#[test]
+fn a_secret_cut_at_the_shown_length_is_still_withheld() {
+    let (tenant, env) = v2_env(TenantSpec::default(), "");
+    let secret = &tenant.client().secret;
+    for padding in [150, 170, 190, 200] {
+        let description = format!("{} the secret {secret} is unknown", "x".repeat(padding));
+        let body = json!({"error": "invalid_client", "error_description": description}).to_string();
+        tenant.faults(json!([{"path": "/api/v2/token", "status": 400, "body": body}]));
+        let run = env.run(&["get"]);
+        run.failure(3);
+        let start = &secret[..12];
+        assert!(!run.stderr.contains(start), "padding {padding}: {}", run.stderr);
+    }
+}
 
 #[test]
 fn an_echoed_secret_is_shown_in_no_encoding_at_any_verbosity() {
@@ -377,14 +389,13 @@ fn files_replaced_as_root_keep_their_owner() {
     let (_tenant, env) = v2_env(TenantSpec::default(), "");
     write_private(&env.kubeconfig(), "apiVersion: v1\nkind: Config\n");
     for file in [env.kubeconfig(), env.profiles_file()] {
-        chown(&file, Some(OTHER), Some(OTHER)).unwrap();
+        chown(&file, OTHER, OTHER);
     }
     env.run(&["setup"]).ok();
     env.run(&["profile", "set", "acme", "--timeout", "20s"]).ok();
     for file in [env.kubeconfig(), env.profiles_file()] {
-        let meta = fs::metadata(&file).unwrap();
-        assert_eq!((meta.uid(), meta.gid()), (OTHER, OTHER), "{}", file.display());
-        assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+        assert_eq!(owner(&file), (OTHER, OTHER), "{}", file.display());
+        assert_eq!(mode(&file), 0o600);
     }
     assert!(
         fs::read_to_string(env.profiles_file())
@@ -425,17 +436,15 @@ fn the_process_is_not_dumpable() {
          client-secret-command: [sh, -c, 'stat -c %u /proc/$PPID/environ >&2; exit 1']\n",
     );
     for path in [&home, &profiles] {
-        chown(path, Some(OTHER), Some(OTHER)).unwrap();
+        chown(path, OTHER, OTHER);
     }
-    use std::os::unix::process::CommandExt;
     let mut cmd = Command::new(crate::support::BIN);
     cmd.env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap())
         .env("HOME", &home)
         .args(["get", "--profiles-file", profiles.to_str().unwrap(), "--no-cache"])
-        .current_dir(&home)
-        .uid(OTHER)
-        .gid(OTHER);
+        .current_dir(&home);
+    run_as(&mut cmd, OTHER, OTHER);
     let run = Run::of(cmd);
     run.failure(2);
     assert!(

@@ -7,7 +7,9 @@ use std::time::Duration;
 use serde_json::json;
 
 use crate::get::parse_utc;
-use crate::support::{Run, TenantSpec, mode, poll, v2_env};
+#[cfg(unix)]
+use crate::support::unix::mode;
+use crate::support::{Run, TenantSpec, poll, v2_env};
 
 #[test]
 fn a_second_get_makes_no_request_and_force_refresh_makes_one() {
@@ -181,6 +183,7 @@ fn an_unwritable_cache_dir_still_yields_a_token() {
     assert_eq!(tenant.token_requests().len(), 2);
 }
 
+#[cfg(unix)]
 #[test]
 fn modes_are_0600_and_0700() {
     let (tenant, env) = v2_env(TenantSpec::default(), "");

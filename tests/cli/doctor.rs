@@ -1,7 +1,9 @@
 //! `doctor`: each problem on its own failing or warning line with a hint; a healthy
 //! setup all `ok`, including `--context` against the API stand-in.
 
-use crate::support::{Run, TenantSpec, TestEnv, chmod, kube_env, realm};
+#[cfg(unix)]
+use crate::support::unix::chmod;
+use crate::support::{Run, TenantSpec, TestEnv, kube_env, realm};
 
 /// The lines of a doctor report as (status, check, message, hint).
 fn lines(run: &Run) -> Vec<(String, String, String, Option<String>)> {
@@ -75,6 +77,7 @@ fn problem<'a>(
         .unwrap_or_else(|| panic!("no problem reported for {check}: {report:?}"))
 }
 
+#[cfg(unix)]
 #[test]
 fn a_loose_profiles_file() {
     let (_tenant, env) = kube_env();

@@ -3,7 +3,9 @@
 
 use std::process::Stdio;
 
-use crate::support::{Run, TenantSpec, TestEnv, chmod, realm};
+#[cfg(unix)]
+use crate::support::unix::chmod;
+use crate::support::{Run, TenantSpec, TestEnv, realm};
 
 #[test]
 fn exit_0_success_has_empty_stderr() {
@@ -101,41 +103,45 @@ fn exit_2_usage_and_configuration() {
         )
     );
 
-    // A loose profiles file holding a secret.
-    env.write_profiles(&tenant.profile("acme", ""));
-    chmod(&env.profiles_file(), 0o644);
-    let loose = env.run(&["get"]);
-    loose.failure(2);
-    assert_eq!(
-        loose.error_line(),
-        format!(
-            "error: profiles file {} holds a client-secret and is readable by group or others",
-            env.profiles_file().display()
-        )
-    );
-    assert_eq!(
-        loose.hint_line(),
-        Some(format!("hint: chmod 600 {}", env.profiles_file().display()).as_str())
-    );
+    // Modes: Unix only (support::unix).
+    #[cfg(unix)]
+    {
+        // A loose profiles file holding a secret.
+        env.write_profiles(&tenant.profile("acme", ""));
+        chmod(&env.profiles_file(), 0o644);
+        let loose = env.run(&["get"]);
+        loose.failure(2);
+        assert_eq!(
+            loose.error_line(),
+            format!(
+                "error: profiles file {} holds a client-secret and is readable by group or others",
+                env.profiles_file().display()
+            )
+        );
+        assert_eq!(
+            loose.hint_line(),
+            Some(format!("hint: chmod 600 {}", env.profiles_file().display()).as_str())
+        );
 
-    // A loose secret file.
-    let secret_file = env.dir.path().join("bot.secret");
-    std::fs::write(&secret_file, &tenant.client().secret).unwrap();
-    chmod(&secret_file, 0o640);
-    let yaml = tenant.profile("acme", "").replace(
-        &format!("client-secret: {}", tenant.client().secret),
-        &format!("client-secret-file: {}", secret_file.display()),
-    );
-    env.write_profiles(&yaml);
-    chmod(&env.profiles_file(), 0o644); // no inline secret: the profiles file itself may be readable
-    let loose_secret = env.run(&["get"]);
-    loose_secret.failure(2);
-    assert!(loose_secret.error_line().ends_with(&format!(
-        "secret file {} is readable by group or others",
-        secret_file.display()
-    )));
-    chmod(&secret_file, 0o600);
-    env.run(&["get"]).success();
+        // A loose secret file.
+        let secret_file = env.dir.path().join("bot.secret");
+        std::fs::write(&secret_file, &tenant.client().secret).unwrap();
+        chmod(&secret_file, 0o640);
+        let yaml = tenant.profile("acme", "").replace(
+            &format!("client-secret: {}", tenant.client().secret),
+            &format!("client-secret-file: {}", secret_file.display()),
+        );
+        env.write_profiles(&yaml);
+        chmod(&env.profiles_file(), 0o644); // no inline secret: the profiles file itself may be readable
+        let loose_secret = env.run(&["get"]);
+        loose_secret.failure(2);
+        assert!(loose_secret.error_line().ends_with(&format!(
+            "secret file {} is readable by group or others",
+            secret_file.display()
+        )));
+        chmod(&secret_file, 0o600);
+        env.run(&["get"]).success();
+    }
 
     // A missing secret source.
     let no_secret = tenant

@@ -1,6 +1,8 @@
 //! `get` against the realm: every generation, every output.
 
-use crate::support::{TenantSpec, TestEnv, jwt_claims, realm};
+use serde_json::json;
+
+use crate::support::{Tenant, TenantSpec, TestEnv, jwt_claims, realm};
 
 /// A token from each of the four generations, asked for explicitly.
 #[test]
@@ -191,8 +193,71 @@ fn profiles_file_location() {
         .success();
 }
 
-/// `2006-01-02T15:04:05Z` to seconds since the epoch: an oracle written apart from the
-/// program's own formatter, so the tests never check it against itself.
+/// Instants whose RFC 3339 form is known without computing it (each checked with
+/// `date -u -d @N`): the epoch, the leap day of a year divisible by 400, an ordinary
+/// leap day, a century year that is no leap year, the last second with a four-digit
+/// year (the plugin clamps later expiries to it), and the minute before the last two
+/// (an ExecCredential's expiry, `--min-validity 60s` early).
+const KNOWN_DATES: [(i64, &str); 8] = [
+    (0, "1970-01-01T00:00:00Z"),
+    (951_782_400, "2000-02-29T00:00:00Z"),
+    (1_136_214_245, "2006-01-02T15:04:05Z"),
+    (1_709_164_800, "2024-02-29T00:00:00Z"),
+    (4_102_444_800, "2100-01-01T00:00:00Z"),
+    (4_102_444_740, "2099-12-31T23:59:00Z"),
+    (253_402_300_799, "9999-12-31T23:59:59Z"),
+    (253_402_300_739, "9999-12-31T23:58:59Z"),
+];
+
+/// A tenant whose token endpoint answers twice with an unsigned JWT expiring at `exp`
+/// and no `expires_in`, so the plugin's expiry is exactly `exp`.
+fn tenant_with_token_expiring_at(exp: i64) -> Tenant {
+    use base64::Engine;
+    let b64 = |json: serde_json::Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json.to_string());
+    let jwt = format!(
+        "{}.{}.c2lnbmF0dXJl",
+        b64(json!({"alg": "ES256", "typ": "JWT"})),
+        b64(json!({"sub": "ci-bot", "exp": exp}))
+    );
+    let tenant = realm().tenant(TenantSpec::default().endpoints(&["v2"]));
+    let body = json!({"access_token": jwt, "token_type": "Bearer"}).to_string();
+    tenant.faults(json!([{"path": "/api/v2/token", "times": 2, "body": body}]));
+    tenant
+}
+
+/// The plugin writes known instants as their known text, in `-o json` and in the
+/// ExecCredential, and clamps an expiry past year 9999 to its last second.
+#[test]
+fn expiry_is_written_as_rfc3339_utc_for_known_dates() {
+    // (the JWT's exp, expiresAt, the ExecCredential's expirationTimestamp)
+    for (exp, expires_at, exec_expiry) in [
+        // Already past: the ExecCredential carries the real expiry, not a minute before.
+        (0, "1970-01-01T00:00:00Z", "1970-01-01T00:00:00Z"),
+        (951_782_400, "2000-02-29T00:00:00Z", "2000-02-29T00:00:00Z"),
+        (1_709_164_800, "2024-02-29T00:00:00Z", "2024-02-29T00:00:00Z"),
+        // Ahead: the ExecCredential expires --min-validity (60s) early.
+        (4_102_444_800, "2100-01-01T00:00:00Z", "2099-12-31T23:59:00Z"),
+        (253_402_300_799, "9999-12-31T23:59:59Z", "9999-12-31T23:58:59Z"),
+        // Past year 9999: clamped, so clients can parse it.
+        (253_402_300_800, "9999-12-31T23:59:59Z", "9999-12-31T23:58:59Z"),
+    ] {
+        let tenant = tenant_with_token_expiring_at(exp);
+        let env = TestEnv::new();
+        env.write_profiles(&tenant.profile("acme", "auth: v2"));
+        let json = env.run(&["get", "-o", "json", "--no-cache"]);
+        json.success();
+        assert_eq!(json.stdout_json()["expiresAt"], expires_at, "exp {exp}");
+        let exec = env.run(&["get", "-o", "exec-credential", "--no-cache"]);
+        exec.success();
+        assert_exec_credential(&exec.stdout, "client.authentication.k8s.io/v1");
+        let value: serde_json::Value = serde_json::from_str(&exec.stdout).unwrap();
+        assert_eq!(value["status"]["expirationTimestamp"], exec_expiry, "exp {exp}");
+    }
+}
+
+/// `2006-01-02T15:04:05Z` to seconds since the epoch, for the tests that compare the
+/// plugin's expiry with a JWT's `exp`. Pinned to [`KNOWN_DATES`], not to the
+/// program's formatter (src/time.rs only formats; this only reads).
 pub fn parse_utc(text: &str) -> i64 {
     let num = |r: std::ops::Range<usize>| text[r].parse::<i64>().unwrap();
     let (y, m, d) = (num(0..4), num(5..7), num(8..10));
@@ -206,30 +271,9 @@ pub fn parse_utc(text: &str) -> i64 {
     days * 86_400 + hh * 3600 + mm * 60 + ss
 }
 
-/// Seconds since the epoch to `2006-01-02T15:04:05Z` (the inverse of [`parse_utc`]).
-pub fn parse_utc_inverse(seconds: i64) -> String {
-    let days = seconds.div_euclid(86_400);
-    let secs = seconds.rem_euclid(86_400);
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        secs / 3600,
-        secs % 3600 / 60,
-        secs % 60
-    )
-}
-
 #[test]
-fn utc_helpers_agree() {
-    for text in ["1970-01-01T00:00:00Z", "2006-01-02T15:04:05Z", "2000-02-29T23:59:59Z"] {
-        assert_eq!(parse_utc_inverse(parse_utc(text)), text);
+fn parse_utc_reads_known_dates() {
+    for (seconds, text) in KNOWN_DATES {
+        assert_eq!(parse_utc(text), seconds, "{text}");
     }
 }

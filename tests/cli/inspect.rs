@@ -2,7 +2,8 @@
 
 use serde_json::json;
 
-use crate::support::{TenantSpec, TestEnv, jwt_claims, realm};
+use crate::get::parse_utc;
+use crate::support::{Run, Tenant, TenantSpec, TestEnv, jwt_claims, realm};
 
 #[test]
 fn shows_roles_and_expiry_of_a_realm_token() {
@@ -41,10 +42,11 @@ fn shows_roles_and_expiry_of_a_realm_token() {
     assert_eq!(field("roles"), "Editor, Researcher");
     let exp = claims["exp"].as_i64().unwrap();
     let expires = field("expires");
-    assert!(
-        expires.starts_with(&format!("{} (in ", crate::get::parse_utc_inverse(exp))),
-        "{expires}"
-    );
+    let (at, countdown) = expires
+        .split_once(" (in ")
+        .unwrap_or_else(|| panic!("not `TIME (in ...)`: {expires}"));
+    assert_eq!(parse_utc(at), exp, "{expires}");
+    assert!(countdown.ends_with(')'), "{expires}");
 
     let json = env.run(&["inspect", "-o", "json"]);
     json.success();
@@ -56,6 +58,36 @@ fn shows_roles_and_expiry_of_a_realm_token() {
     assert!(report["expiresInSeconds"].as_i64().unwrap() > 3500);
 }
 
+/// The rows of `inspect`'s table named `name`, each value without the padding.
+fn rows<'a>(run: &'a Run, name: &str) -> Vec<&'a str> {
+    run.stdout
+        .lines()
+        .filter(|l| l.split_whitespace().next() == Some(name))
+        .map(|l| l[name.len()..].trim())
+        .collect()
+}
+
+/// `inspect` with the profile `acme` of `extra` keys: a success whose report lists
+/// `roles` and exactly the `warnings` (stderr stays empty: warnings are part of the
+/// report), in the table and in `-o json`. Returns the table's run.
+fn assert_report(tenant: &Tenant, env: &TestEnv, extra: &str, roles: &str, warnings: &[&str]) -> Run {
+    env.write_profiles(&tenant.profile("acme", extra));
+    let run = env.run(&["inspect"]);
+    run.success();
+    assert_eq!(rows(&run, "roles"), [roles], "{extra:?}:\n{}", run.stdout);
+    assert_eq!(rows(&run, "warning"), warnings, "{extra:?}:\n{}", run.stdout);
+    let json = env.run(&["inspect", "-o", "json"]);
+    json.success();
+    let report = json.stdout_json();
+    assert_eq!(
+        report["roles"],
+        json!(roles.split(", ").collect::<Vec<_>>()),
+        "{extra:?}"
+    );
+    assert_eq!(report["warnings"], json!(warnings), "{extra:?}");
+    run
+}
+
 #[test]
 fn warns_when_the_roles_do_not_fit_the_api() {
     let tenant = realm().tenant(
@@ -64,24 +96,42 @@ fn warns_when_the_roles_do_not_fit_the_api() {
             .only_client("ci-bot", &["Researcher"]),
     );
     let env = TestEnv::new();
-    env.write_profiles(&tenant.profile("acme", ""));
-    let run = env.run(&["inspect"]);
-    run.success(); // the warning is part of the report: stderr stays empty
+    let run = assert_report(
+        &tenant,
+        &env,
+        "",
+        "Researcher",
+        &["the token's roles (Researcher) include none of Editor or Administrator needed for the Administrator API"],
+    );
+    // A row like the others: the name padded to the widest (`username`, `audience`).
     assert!(
-        run.stdout.contains("warning    the token's roles (Researcher)"),
+        run.stdout.lines().any(|l| l
+            == "warning    the token's roles (Researcher) include none of Editor or Administrator needed for the \
+                Administrator API"),
         "{}",
         run.stdout
     );
-    let json = env.run(&["inspect", "-o", "json"]);
-    assert_eq!(
-        json.stdout_json()["warnings"],
-        json!([
-            "the token's roles (Researcher) include none of Editor or Administrator needed for the Administrator API"
-        ])
+    // The same token fits the Researcher API: its roles, and no warning row.
+    assert_report(&tenant, &env, "api: researcher", "Researcher", &[]);
+}
+
+#[test]
+fn warns_when_the_roles_do_not_fit_the_researcher_api() {
+    let tenant = realm().tenant(
+        TenantSpec::default()
+            .endpoints(&["v2"])
+            .only_client("ci-bot", &["Editor"]),
     );
-    // The same token fits the Researcher API.
-    env.write_profiles(&tenant.profile("acme", "api: researcher"));
-    env.run(&["inspect"]).success();
+    let env = TestEnv::new();
+    assert_report(
+        &tenant,
+        &env,
+        "api: researcher",
+        "Editor",
+        &["the token's roles (Editor) include none of Researcher needed for the Researcher API"],
+    );
+    // The same token fits the Administrator API: its roles, and no warning row.
+    assert_report(&tenant, &env, "", "Editor", &[]);
 }
 
 #[test]

@@ -447,7 +447,7 @@ fn the_archive_installs_like_krew_installs_it() {
     assert!(bin_path.is_file());
     let bin_dir = krew_root.join("bin");
     std::fs::create_dir_all(&bin_dir).unwrap();
-    std::os::unix::fs::symlink(&bin_path, bin_dir.join("kubectl-runai_token")).unwrap();
+    crate::support::link_executable(&bin_path, &bin_dir.join("kubectl-runai_token"));
     env.prepend_path(&bin_dir);
 
     let mut version_cmd = env.command("kubectl");

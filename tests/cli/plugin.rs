@@ -1,6 +1,8 @@
 //! The plugin as kubectl finds it, `version`, `completion`, `--help`.
 
-use crate::support::{BIN, Run, TenantSpec, TestEnv, realm};
+use std::path::Path;
+
+use crate::support::{BIN, Run, TenantSpec, TestEnv, link_executable, realm};
 
 /// The README's install: the binary plus a `kubectl-runai_token` link on PATH, and
 /// `kubectl runai-token` works through kubectl's plugin discovery.
@@ -12,7 +14,7 @@ fn kubectl_finds_the_plugin() {
     let bin = env.dir.path().join("bin");
     std::fs::create_dir_all(&bin).unwrap();
     std::fs::copy(BIN, bin.join("kubectl-runai-token")).unwrap();
-    std::os::unix::fs::symlink("kubectl-runai-token", bin.join("kubectl-runai_token")).unwrap();
+    link_executable(Path::new("kubectl-runai-token"), &bin.join("kubectl-runai_token"));
     env.prepend_path(&bin);
 
     let mut get = env.command("kubectl");

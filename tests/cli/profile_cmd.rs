@@ -3,7 +3,9 @@
 use std::io::Write;
 use std::process::Stdio;
 
-use crate::support::{Run, TenantSpec, TestEnv, mode, realm};
+#[cfg(unix)]
+use crate::support::unix::mode;
+use crate::support::{Run, TenantSpec, TestEnv, realm};
 
 #[test]
 fn set_creates_a_private_file_that_works() {
@@ -30,6 +32,7 @@ fn set_creates_a_private_file_that_works() {
         run.stdout,
         format!("profile \"acme\" created in {}\n", env.profiles_file().display())
     );
+    #[cfg(unix)]
     assert_eq!(mode(&env.profiles_file()), 0o600);
     assert_eq!(
         std::fs::read_to_string(env.profiles_file()).unwrap(),
@@ -93,6 +96,7 @@ fn secret_from_stdin_is_stored_privately_and_never_shown() {
     );
     run.success();
     assert!(!run.stdout.contains(&secret));
+    #[cfg(unix)]
     assert_eq!(mode(&env.profiles_file()), 0o600);
     env.run(&["get"]).success();
     let show = env.run(&["profile", "show", "acme"]);

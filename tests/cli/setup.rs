@@ -4,7 +4,9 @@
 
 use std::process::Stdio;
 
-use crate::support::{Run, TenantSpec, TestEnv, mode, realm, write_private};
+#[cfg(unix)]
+use crate::support::unix::{chmod, mode, symlink};
+use crate::support::{Run, TenantSpec, TestEnv, realm, write_private};
 
 const OTHER: &str = "\
 apiVersion: v1
@@ -62,7 +64,8 @@ fn yaml(path: &std::path::Path) -> serde_yaml::Value {
 fn keeps_everything_and_replaces_the_old_credential() {
     let env = with_profile();
     write_private(&env.kubeconfig(), OTHER);
-    crate::support::chmod(&env.kubeconfig(), 0o640);
+    #[cfg(unix)]
+    chmod(&env.kubeconfig(), 0o640);
     let run = env.run(&["setup", "--context", "acme", "--cluster", "prod", "--set-current"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(
@@ -78,6 +81,7 @@ fn keeps_everything_and_replaces_the_old_credential() {
         "{}",
         run.stderr
     );
+    #[cfg(unix)]
     assert_eq!(mode(&env.kubeconfig()), 0o640, "the file keeps its mode");
     let before: serde_yaml::Value = serde_yaml::from_str(OTHER).unwrap();
     let after = yaml(&env.kubeconfig());
@@ -149,6 +153,7 @@ fn a_new_kubeconfig_is_private() {
     let env = with_profile();
     let run = env.run(&["setup"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
+    #[cfg(unix)]
     assert_eq!(mode(&env.kubeconfig()), 0o600);
     assert!(
         !std::fs::read_to_string(env.kubeconfig())
@@ -194,12 +199,13 @@ fn kubeconfig_list_edits_the_file_that_has_the_user() {
 
 /// A kubeconfig kept as a symlink (dotfile managers) is written through, and locked
 /// where client-go locks it: beside the path as given.
+#[cfg(unix)]
 #[test]
 fn a_symlinked_kubeconfig_is_written_through_and_locked_as_given() {
     let env = with_profile();
     let real = env.dir.path().join("dotfiles").join("kubeconfig");
     write_private(&real, OTHER);
-    std::os::unix::fs::symlink(&real, env.kubeconfig()).unwrap();
+    symlink(&real, env.kubeconfig());
     std::fs::write(env.kube_dir().join("config.lock"), "").unwrap();
     let locked = env.run(&["setup"]);
     locked.failure(2);

@@ -5,6 +5,8 @@
 
 pub mod http;
 pub mod realm;
+#[cfg(unix)]
+pub mod unix;
 
 use std::fs;
 use std::io::Write;
@@ -205,22 +207,24 @@ pub fn write_private(path: &Path, text: &str) {
     let mut options = fs::OpenOptions::new();
     options.write(true).create(true).truncate(true);
     #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
+    unix::create_with_mode(&mut options, 0o600);
     options.open(path).unwrap().write_all(text.as_bytes()).unwrap();
-    chmod(path, 0o600); // an existing file keeps its mode on open: reset it
+    #[cfg(unix)]
+    unix::chmod(path, 0o600); // an existing file keeps its mode on open: reset it
 }
 
-pub fn chmod(path: &Path, mode: u32) {
-    use std::os::unix::fs::PermissionsExt;
-    fs::set_permissions(path, fs::Permissions::from_mode(mode)).unwrap();
-}
-
-pub fn mode(path: &Path) -> u32 {
-    use std::os::unix::fs::PermissionsExt;
-    fs::metadata(path).unwrap().permissions().mode() & 0o777
+/// Makes `link` run the executable `target` (a path relative to the link's directory,
+/// or absolute): on Unix a symbolic link, as the README installs the plugin; elsewhere
+/// a copy with the platform's executable suffix, as krew installs it on Windows.
+pub fn link_executable(target: &Path, link: &Path) {
+    #[cfg(unix)]
+    unix::symlink(target, link);
+    #[cfg(not(unix))]
+    {
+        let mut name = link.as_os_str().to_owned();
+        name.push(std::env::consts::EXE_SUFFIX);
+        fs::copy(link.parent().unwrap().join(target), PathBuf::from(name)).unwrap();
+    }
 }
 
 /// Polls `check` until it returns `Some` or `limit` passes.
@@ -310,7 +314,7 @@ impl TestEnv {
         let bin = self.dir.path().join("bin");
         fs::create_dir_all(&bin).unwrap();
         fs::copy(BIN, bin.join("kubectl-runai-token")).unwrap();
-        std::os::unix::fs::symlink("kubectl-runai-token", bin.join("kubectl-runai_token")).unwrap();
+        link_executable(Path::new("kubectl-runai-token"), &bin.join("kubectl-runai_token"));
         self.prepend_path(&bin);
         bin
     }
@@ -334,19 +338,27 @@ impl TestEnv {
 /// would: the plugin installed, a profile, the cluster in kubeconfig, and `setup`
 /// run for a current context `runai`.
 pub fn kube_env() -> (Tenant, TestEnv) {
-    let tenant = realm().tenant(TenantSpec::default().endpoints(&["v2"]).kube());
+    kube_env_with(TenantSpec::default(), &[])
+}
+
+/// [`kube_env`] with the tenant's `spec` (its endpoints become v2 alone, with the API
+/// stand-in) and `setup_args` added to the setup run.
+pub fn kube_env_with(spec: TenantSpec, setup_args: &[&str]) -> (Tenant, TestEnv) {
+    let tenant = realm().tenant(spec.endpoints(&["v2"]).kube());
     let mut env = TestEnv::new();
     env.install_plugin();
     env.write_profiles(&tenant.profile("acme", ""));
     env.write_cluster(&tenant);
-    let setup = env.run(&[
+    let mut args = vec![
         "setup",
         "--context",
         "runai",
         "--cluster",
         "runai-test",
         "--set-current",
-    ]);
+    ];
+    args.extend_from_slice(setup_args);
+    let setup = env.run(&args);
     assert_eq!(setup.code, 0, "{}", setup.stderr);
     (tenant, env)
 }
