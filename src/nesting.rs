@@ -25,7 +25,17 @@ pub fn check(text: &str) -> Result<(), String> {
         }
         let mut quote: Option<char> = None;
         let mut previous = ' ';
+        // The last character that was not a space on this line ('\n' at its start):
+        // a `[` or `{` opens a collection only where a value can start (after `:`,
+        // `-`, `?`, or in a flow collection after `[`, `{` or `,`), never inside a
+        // plain value such as a user named `a[[[` (found by fuzzing).
+        let mut last = '\n';
         for c in line.chars() {
+            let opens = if depth == 0 {
+                matches!(last, '\n' | ':' | '-' | '?')
+            } else {
+                matches!(last, '\n' | ':' | '?' | '[' | '{' | ',')
+            };
             match quote {
                 // Quotes matter only inside flow collections, where a quoted `]` is
                 // text; a block scalar's apostrophe (`it's`) is not a quote.
@@ -33,7 +43,7 @@ pub fn check(text: &str) -> Result<(), String> {
                 Some(_) => {}
                 None if c == '#' && previous.is_whitespace() => break,
                 None if depth > 0 && (c == '"' || c == '\'') => quote = Some(c),
-                None if c == '[' || c == '{' => {
+                None if (c == '[' || c == '{') && opens => {
                     depth += 1;
                     if depth > MAX_FLOW_DEPTH {
                         return Err(format!(
@@ -42,7 +52,7 @@ pub fn check(text: &str) -> Result<(), String> {
                         ));
                     }
                 }
-                None if c == ']' || c == '}' => depth = depth.saturating_sub(1),
+                None if (c == ']' || c == '}') && depth > 0 => depth -= 1,
                 None if c == '*' && (previous.is_whitespace() || matches!(previous, '[' | '{' | ',')) => {
                     aliases += 1;
                     if aliases > MAX_ALIASES {
@@ -55,6 +65,9 @@ pub fn check(text: &str) -> Result<(), String> {
                 None => {}
             }
             previous = c;
+            if !c.is_whitespace() {
+                last = c;
+            }
         }
     }
     Ok(())
@@ -87,6 +100,15 @@ mod tests {
                 .starts_with("line 514 is indented more than 512 columns")
         );
         assert!(started.elapsed() < std::time::Duration::from_secs(1));
+    }
+
+    #[test]
+    fn brackets_inside_plain_values_are_not_nesting() {
+        let name = format!("i{}", "[".repeat(40));
+        let text = format!("users:\n- name: {name}\ncontexts:\n- context:\n    user: {name}\n");
+        assert_eq!(check(&text), Ok(()));
+        assert_eq!(check("a: \"[[[[\"\nb: x{y\n"), Ok(()));
+        assert!(check(&format!("a:\n  - {}", "[".repeat(65))).is_err());
     }
 
     #[test]

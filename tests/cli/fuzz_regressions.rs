@@ -34,6 +34,7 @@ fn replay(target: &str, run: fn(&[u8]), fixed: &[Vec<u8>]) {
             }
         }
     }
+    let mut failures = Vec::new();
     for (name, input) in inputs {
         let (done, finished) = mpsc::channel();
         let runner = thread::spawn(move || {
@@ -42,7 +43,7 @@ fn replay(target: &str, run: fn(&[u8]), fixed: &[Vec<u8>]) {
         });
         match finished.recv_timeout(LIMIT) {
             Ok(()) => {}
-            Err(RecvTimeoutError::Timeout) => panic!("{target}: {name} took more than {LIMIT:?}"),
+            Err(RecvTimeoutError::Timeout) => failures.push(format!("{name} took more than {LIMIT:?}")),
             Err(RecvTimeoutError::Disconnected) => {
                 let payload = runner.join().expect_err("the runner ended without a result");
                 let message = payload
@@ -50,10 +51,11 @@ fn replay(target: &str, run: fn(&[u8]), fixed: &[Vec<u8>]) {
                     .cloned()
                     .or_else(|| payload.downcast_ref::<&str>().map(|s| (*s).to_owned()))
                     .unwrap_or_default();
-                panic!("{target}: {name} panicked: {message}");
+                failures.push(format!("{name} panicked: {message}"));
             }
         }
     }
+    assert!(failures.is_empty(), "{target}:\n{}", failures.join("\n\n"));
 }
 
 /// `depth` levels of `open`, then `close` as many times.
