@@ -513,3 +513,20 @@ fn doctor_flags_users_written_without_the_output() {
     let again = env.run(&["doctor"]);
     assert!(!again.stdout.contains("does not ask for --output"), "{}", again.stdout);
 }
+
+// 8. Standard descriptors the plugin was not given as expected. It starts at the C
+// entry point (src/main.rs), so what Rust's own start-up did is its job.
+
+/// A reader that went away (`get | head -c0`) is no error: no signal death, no
+/// message, exit 0.
+#[test]
+fn a_closed_pipe_on_stdout_is_not_an_error() {
+    let (_tenant, env) = v2_env(TenantSpec::default(), "");
+    env.run(&["get"]).ok();
+    let mut cmd = env.plugin(&["get", "-o", "exec-credential"]);
+    let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    drop(child.stdout.take());
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(0), "{:?}", output.status);
+    assert_eq!(String::from_utf8_lossy(&output.stderr), "");
+}
