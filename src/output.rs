@@ -25,7 +25,36 @@ pub const WIRE: u8 = 3;
 #[derive(Default)]
 pub struct Log {
     level: AtomicU8,
-    sensitive: Mutex<Vec<String>>,
+    sensitive: Mutex<Sensitive>,
+}
+
+/// The protected values, and every form they are sent in. The forms are worked out
+/// only when text is about to be shown: a cache hit protects a secret and shows
+/// nothing, and kubectl runs it before every command (docs/performance.md).
+#[derive(Default)]
+struct Sensitive {
+    values: Vec<String>,
+    /// Longest first: a form that contains another is replaced whole.
+    forms: Vec<String>,
+    /// How many of `values` have their forms in `forms`.
+    expanded: usize,
+}
+
+impl Sensitive {
+    fn forms(&mut self) -> &[String] {
+        for value in &self.values[self.expanded..] {
+            for form in crate::secret::encodings(value) {
+                if !self.forms.contains(&form) {
+                    self.forms.push(form);
+                }
+            }
+        }
+        if self.expanded < self.values.len() {
+            self.expanded = self.values.len();
+            self.forms.sort_by_key(|form| std::cmp::Reverse(form.len()));
+        }
+        &self.forms
+    }
 }
 
 impl Log {
@@ -49,13 +78,9 @@ impl Log {
             return;
         }
         let mut sensitive = self.sensitive.lock().unwrap_or_else(|e| e.into_inner());
-        for form in crate::secret::encodings(value) {
-            if !sensitive.contains(&form) {
-                sensitive.push(form);
-            }
+        if !sensitive.values.iter().any(|known| known == value) {
+            sensitive.values.push(value.to_owned());
         }
-        // Longest first: a form that contains another is replaced whole.
-        sensitive.sort_by_key(|form| std::cmp::Reverse(form.len()));
     }
 
     /// Whether `text` shows any protected value (or a JWT).
@@ -65,8 +90,8 @@ impl Log {
 
     /// `text` with every protected value and every JWT-looking word redacted.
     pub fn redact(&self, text: &str) -> String {
-        let sensitive = self.sensitive.lock().unwrap_or_else(|e| e.into_inner());
-        let needles: Vec<&str> = sensitive.iter().map(String::as_str).collect();
+        let mut sensitive = self.sensitive.lock().unwrap_or_else(|e| e.into_inner());
+        let needles: Vec<&str> = sensitive.forms().iter().map(String::as_str).collect();
         redact(text, &needles)
     }
 
