@@ -1,6 +1,8 @@
 // Test realm for kubectl-runai-token: fake Run:ai control planes ("tenants") whose tokens
-// are issued by a real OpenID provider (oidc-provider), a Kubernetes API stand-in that
-// accepts those tokens, and HTTP forward proxies. Driven by a JSON admin API; see README.md.
+// are issued by a real OpenID provider (oidc-provider), to applications (client
+// credentials) and to users (password, authorization code with PKCE on real login pages,
+// device flow, rotating refresh tokens), a Kubernetes API stand-in that accepts those
+// tokens, and HTTP forward proxies. Driven by a JSON admin API; see README.md.
 //
 // Process contract: prints one line {"admin":"http://127.0.0.1:PORT"} on stdout when ready,
 // nothing else ever goes to stdout, and the process exits on stdin EOF, SIGTERM or SIGINT.
@@ -22,12 +24,21 @@ console.warn = (...args) => {
   if (!QUIET.some((re) => re.test(String(args[0])))) toStderr(...args);
 };
 // Imported only now so that its import-time warning goes through the filter above.
-const { default: Provider } = await import('oidc-provider');
+const { default: Provider, errors: oidcErrors } = await import('oidc-provider');
 
 const HOST = '127.0.0.1';
 const ENDPOINTS = ['v2', 'v1', 'app-token', 'keycloak'];
 const AUDIENCE = 'runai';
 const RESOURCE = 'urn:runai:api';
+// The Run:ai API as oidc-provider's resource server: ES256 JWT access tokens, aud "runai".
+const resourceServer = () => ({ scope: '', audience: AUDIENCE, accessTokenFormat: 'jwt', jwt: { sign: { alg: 'ES256' } } });
+const DEVICE_CODE = 'urn:ietf:params:oauth:grant-type:device_code';
+// Scopes a user grant can be given (besides openid, which every user grant has).
+const USER_SCOPES = ['openid', 'offline_access', 'profile', 'email'];
+// Where oidc-provider sends the browser to sign in, for both issuers of a tenant.
+const INTERACTION = /^\/interaction\/([A-Za-z0-9_-]+)$/;
+// The non-Keycloak issuer of every tenant, with oidc-provider's own route names.
+const PLAIN_PREFIX = '/oidc';
 const MAX_BODY = 1024 * 1024;
 const HTML_PAGE = '<!doctype html><html><head><meta charset="utf-8"><title>Run:ai</title></head>'
   + '<body><div id="root">Run:ai</div><noscript>You need to enable JavaScript to run Run:ai.</noscript></body></html>';
@@ -52,6 +63,42 @@ function send(res, status, contentType, body) {
 
 const sendJson = (res, status, value) => send(res, status, 'application/json', JSON.stringify(value));
 const noContent = (res) => { res.writeHead(204); res.end(); };
+
+// ---------------------------------------------------------------------------------------
+// The sign-in pages a browser sees. Self-contained (no outside fonts, scripts or images:
+// the test machines reach nothing beyond loopback). Every page's <body> names its kind in
+// `data-realm-page`, which is how browser.mjs tells them apart.
+
+const escapeHtml = (text) => String(text).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+
+const PAGE_STYLE = 'body{font-family:sans-serif;max-width:26em;margin:3em auto}label,input,button{display:block;margin:.4em 0}'
+  + 'input{width:100%;box-sizing:border-box;padding:.3em}.error{color:#b00020}code{font-size:1.4em}';
+
+/** A whole HTML page; `body` is trusted markup (callers escape what they put in it). */
+function htmlPage(kind, title, body) {
+  return `<!doctype html><html><head><meta charset="utf-8"><title>${escapeHtml(title)}</title>`
+    + `<style>${PAGE_STYLE}</style></head><body data-realm-page="${kind}"><h1>${escapeHtml(title)}</h1>${body}</body></html>`;
+}
+
+function sendHtml(res, status, page) {
+  const data = Buffer.from(page);
+  res.writeHead(status, { 'Content-Type': 'text/html; charset=utf-8', 'Content-Length': data.length, 'Cache-Control': 'no-store' });
+  res.end(data);
+}
+
+function loginPage({ uid, realm, clientId, login = '', error }) {
+  return htmlPage('login', `Sign in to ${realm}`, [
+    `<p>${escapeHtml(clientId)} asks you to sign in.</p>`,
+    error ? `<p class="error" role="alert">${escapeHtml(error)}</p>` : '',
+    `<form method="post" action="/interaction/${escapeHtml(uid)}">`,
+    `<label>Username or email<input name="login" value="${escapeHtml(login)}" autocomplete="username" autofocus></label>`,
+    '<label>Password<input name="password" type="password" autocomplete="current-password"></label>',
+    '<button type="submit">Sign in</button></form>',
+  ].join(''));
+}
+
+const errorPage = (error, description) => htmlPage('error', 'Sign-in failed',
+  `<p class="error" role="alert"><strong>${escapeHtml(error)}</strong>: ${escapeHtml(description ?? '')}</p>`);
 
 async function readBody(req) {
   const chunks = [];
@@ -229,6 +276,15 @@ function parseClient(value) {
   return { id, secret, roles: optional(c, 'roles', 'strings', []), resourceRoles };
 }
 
+function parseUser(value) {
+  const u = expectObject(value, 'a user');
+  expectKeys(u, ['username', 'password', 'name', 'roles'], 'user');
+  const username = optional(u, 'username', 'string', '');
+  const password = optional(u, 'password', 'string', '');
+  if (!username || !password) throw new HttpError(400, 'a user needs a non-empty "username" and "password"');
+  return { username, password, name: optional(u, 'name', 'string', username), roles: optional(u, 'roles', 'strings', []) };
+}
+
 function parseFault(value) {
   const f = expectObject(value, 'a fault');
   expectKeys(f, ['path', 'times', 'status', 'headers', 'contentType', 'body', 'bodyBytes', 'hang', 'echo'], 'fault');
@@ -288,7 +344,10 @@ function k8sStatus(res, code, reason, message) {
 class Tenant {
   constructor(options) {
     const o = expectObject(options, 'the tenant');
-    expectKeys(o, ['realm', 'endpoints', 'html', 'clients', 'ttl', 'expiresIn', 'tls', 'clockSkew', 'kube'], 'tenant');
+    expectKeys(o, [
+      'realm', 'endpoints', 'html', 'clients', 'ttl', 'expiresIn', 'tls', 'clockSkew', 'kube',
+      'users', 'userClient', 'refreshTtl', 'deviceInterval',
+    ], 'tenant');
     this.realm = optional(o, 'realm', 'string', 'runai');
     if (!/^[A-Za-z0-9._-]+$/.test(this.realm)) throw new HttpError(400, '"realm" must match [A-Za-z0-9._-]+');
     this.endpoints = new Set(optional(o, 'endpoints', 'strings', ENDPOINTS));
@@ -305,10 +364,28 @@ class Tenant {
     if (!Array.isArray(o.clients)) throw new HttpError(400, '"clients" must be a list');
     this.clients = new Map(o.clients.map(parseClient).map((c) => [c.id, c]));
 
+    // People who sign in as themselves, through the one public client `userClient`.
+    this.userClient = optional(o, 'userClient', 'string', 'runai-cli');
+    if (!this.userClient) throw new HttpError(400, '"userClient" must not be empty');
+    if (this.clients.has(this.userClient)) throw new HttpError(400, `"userClient" "${this.userClient}" is also the id of a client`);
+    this.refreshTtl = optional(o, 'refreshTtl', 'integer', 86400);
+    if (this.refreshTtl < 1) throw new HttpError(400, '"refreshTtl" must be at least 1');
+    this.deviceInterval = optional(o, 'deviceInterval', 'integer', 1);
+    if (this.deviceInterval < 0) throw new HttpError(400, '"deviceInterval" must be at least 0');
+    if (o.users !== undefined && !Array.isArray(o.users)) throw new HttpError(400, '"users" must be a list');
+    this.users = new Map(); // username -> {id, username, password, name, roles}
+    for (const user of (o.users ?? []).map(parseUser)) this.setUser(user);
+
     this.generation = 1; // the `gen` claim; tokens below the current value are revoked
     this.faults = [];
     this.requests = [];
     this.clusterUuid = crypto.randomUUID();
+  }
+
+  /** Adds a user, or replaces the one with the same username (keeping its id, the `sub`). */
+  setUser(user) {
+    const id = this.users.get(user.username)?.id ?? crypto.randomUUID();
+    this.users.set(user.username, { ...user, id });
   }
 
   async start() {
@@ -317,14 +394,15 @@ class Tenant {
     this.url = `${this.tls ? 'https' : 'http'}://${HOST}:${port}`;
     this.prefix = `/auth/realms/${this.realm}`;
     this.issuer = `${this.url}${this.prefix}`;
-    this.#createProvider();
+    this.plainIssuer = `${this.url}${PLAIN_PREFIX}`;
+    this.#createProviders();
 
     // Back channel to the provider for the hand-written /api/v1/token endpoint, which mints
-    // its tokens with a real client-credentials request (as Run:ai's backend asks Keycloak).
-    // It works whether or not the public Keycloak paths are enabled, and is not logged.
+    // its tokens with real token requests (as Run:ai's backend asks Keycloak). It works
+    // whether or not the public Keycloak paths are enabled, and is not logged.
     const internal = http.createServer((req, res) => {
       const path = pathOf(req.url);
-      if (path.startsWith(`${this.prefix}/`)) this.#toProvider(req, res, path.slice(this.prefix.length));
+      if (path.startsWith(`${this.prefix}/`)) this.#toProvider(this.keycloak, req, res, path.slice(this.prefix.length));
       else sendJson(res, 404, { code: 404, message: 'not found' });
     });
     this.internalUrl = `http://${HOST}:${await listen(internal)}${this.prefix}`;
@@ -341,26 +419,39 @@ class Tenant {
       url: this.url,
       realm: this.realm,
       issuer: this.issuer,
+      plainIssuer: this.plainIssuer,
       ...(this.kubeUrl ? { kubeUrl: this.kubeUrl } : {}),
       ca: pki.caPem,
     };
   }
 
-  // --- the OpenID provider (Keycloak realm stand-in) -----------------------------------
+  // --- the OpenID providers --------------------------------------------------------------
+  //
+  // Two per tenant, one signing key: the Keycloak realm stand-in at the realm prefix, with
+  // Keycloak's route names, which serves the applications and the users; and a "plain"
+  // issuer at /oidc with oidc-provider's own route names, which serves the users only (a
+  // non-Keycloak OIDC issuer). Both sign tokens with the same key, and the Run:ai API and
+  // the kube stand-in accept tokens of either.
 
-  #createProvider() {
+  #createProviders() {
     const { privateKey, publicKey } = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' });
     const kid = crypto.randomBytes(8).toString('hex');
     const jwk = (key) => ({ ...key.export({ format: 'jwk' }), kid, alg: 'ES256', use: 'sig' });
     this.verificationKeys = createLocalJWKSet({ keys: [jwk(publicKey)] });
+    const signingKey = jwk(privateKey);
+    const cookieKey = crypto.randomBytes(32).toString('base64url');
 
     const base = '/protocol/openid-connect';
-    this.provider = new Provider(this.issuer, {
-      adapter: (model) => this.#storage(model),
-      jwks: { keys: [jwk(privateKey)] },
-      clientDefaults: { id_token_signed_response_alg: 'ES256' },
+    this.keycloak = this.#createProvider({
+      issuer: this.issuer,
+      prefix: this.prefix,
+      signingKey,
+      cookieKey,
+      applications: true,
       routes: {
         authorization: `${base}/auth`,
+        device_authorization: `${base}/auth/device`,
+        code_verification: '/device', // Keycloak's verification_uri is {issuer}/device
         end_session: `${base}/logout`,
         introspection: `${base}/token/introspect`,
         jwks: `${base}/certs`,
@@ -368,45 +459,135 @@ class Tenant {
         token: `${base}/token`,
         userinfo: `${base}/userinfo`,
       },
+      cookieNames: { session: '_session', interaction: '_interaction', resume: '_interaction_resume' },
+    });
+    this.plain = this.#createProvider({
+      issuer: this.plainIssuer,
+      prefix: PLAIN_PREFIX,
+      signingKey,
+      cookieKey,
+      applications: false,
+      routes: {}, // oidc-provider's defaults: /auth, /token, /device/auth, /device, /token/revocation, /jwks, ...
+      cookieNames: { session: '_oidc_session', interaction: '_oidc_interaction', resume: '_oidc_interaction_resume' },
+    });
+  }
+
+  /**
+   * One oidc-provider instance, mounted at `prefix` of the tenant listener. `applications`:
+   * whether the tenant's confidential clients (client_credentials) are served too, besides
+   * the user client. Returns {provider, prefix, callback}.
+   */
+  #createProvider({ issuer, prefix, signingKey, cookieKey, applications, routes, cookieNames }) {
+    const ttl = () => this.ttl;
+    const provider = new Provider(issuer, {
+      adapter: (model) => this.#storage(model, applications),
+      jwks: { keys: [signingKey] },
+      clientDefaults: { id_token_signed_response_alg: 'ES256' },
+      clientBasedCORS: () => false, // no browser calls the token endpoint from a page here
+      responseTypes: ['code'], // the authorization code flow only (no implicit or hybrid)
+      cookies: { keys: [cookieKey], names: cookieNames },
+      routes,
+      // Every user grant gets the identity claims in its ID token (as Keycloak's default
+      // client scopes do); profile and email are accepted as scopes for the same claims.
+      claims: {
+        acr: null,
+        auth_time: null,
+        iss: null,
+        sid: null,
+        openid: ['sub', 'preferred_username', 'name', 'email', 'realm_access', 'gen'],
+        profile: ['name', 'preferred_username'],
+        email: ['email'],
+      },
       features: {
+        // Replaced by the tenant's own sign-in page (GET/POST /interaction/:uid): the
+        // development interactions accept any password.
         devInteractions: { enabled: false },
-        clientCredentials: { enabled: true },
+        clientCredentials: { enabled: applications },
         introspection: { enabled: true },
+        revocation: { enabled: true, allowedPolicy: async (_ctx, client, token) => token.clientId === client.clientId },
+        deviceFlow: {
+          enabled: true,
+          userCodeInputSource: (ctx, form, _out, err) => this.#userCodePage(ctx, form, err),
+          userCodeConfirmSource: (ctx, form, client, _info, userCode) => this.#confirmPage(ctx, form, client, userCode),
+          successSource: (ctx) => this.#deviceSuccessPage(ctx),
+        },
         // Resource indicators are how oidc-provider v9 issues JWT (not opaque) access
         // tokens: every request defaults to one resource whose tokens are ES256 JWTs.
+        // useGrantedResource: user grants with `openid` get that resource too (by default
+        // their access token would be an opaque one for the userinfo endpoint).
         resourceIndicators: {
           enabled: true,
           defaultResource: () => RESOURCE,
-          getResourceServerInfo: () => ({
-            scope: '',
-            audience: AUDIENCE,
-            accessTokenFormat: 'jwt',
-            jwt: { sign: { alg: 'ES256' } },
-          }),
+          useGrantedResource: () => true,
+          getResourceServerInfo: resourceServer,
         },
       },
-      ttl: { ClientCredentials: () => this.ttl },
-      extraTokenClaims: (_ctx, token) => this.#claims(token.clientId),
+      interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
+      findAccount: (_ctx, id) => this.#account(id),
+      // Refresh tokens for every user grant (not only with offline_access and
+      // prompt=consent), rotated on every use, never bound to the browser session.
+      issueRefreshToken: (_ctx, client) => client.grantTypeAllowed('refresh_token'),
+      rotateRefreshToken: () => true,
+      expiresWithSession: () => false,
+      renderError: (ctx, out) => {
+        ctx.type = 'html';
+        ctx.body = errorPage(out.error, out.error_description);
+      },
+      ttl: {
+        AccessToken: ttl,
+        ClientCredentials: ttl,
+        IdToken: ttl,
+        RefreshToken: () => this.refreshTtl,
+        AuthorizationCode: 60,
+        DeviceCode: 600,
+        Interaction: 3600,
+        Session: 86400,
+        Grant: 10 * 365 * 86400, // outlives every refresh token of the grant
+      },
+      extraTokenClaims: (_ctx, token) => (token.accountId ? this.#userClaims(token.accountId, token.clientId) : this.#claims(token.clientId)),
     });
+    // ROPC, which oidc-provider does not implement (on purpose); Keycloak's Direct Access
+    // Grants and Run:ai's password grant are it.
+    provider.registerGrantType('password', (ctx) => this.#passwordGrant(ctx), ['username', 'password', 'scope']);
     // Keycloak's `scope=openid` and `response_type=id_token` form fields need no special
     // handling: oidc-provider ignores parameters the token endpoint does not define, and
     // `openid` is a known scope it accepts (and drops, as the resource defines no scopes).
-    this.provider.use(async (ctx, next) => {
+    provider.use(async (ctx, next) => {
       await next();
-      if (!this.expiresIn && ctx.oidc?.route === 'token' && ctx.body?.expires_in !== undefined) {
-        delete ctx.body.expires_in;
+      const route = ctx.oidc?.route;
+      if (route === 'token' && ctx.body && typeof ctx.body === 'object') {
+        if (!this.expiresIn) delete ctx.body.expires_in;
+        // The access token's own scope is the resource's (none); a user grant answers
+        // with the OpenID scopes it was granted instead, as Keycloak does.
+        const refreshToken = ctx.oidc.entities.RefreshToken;
+        if (ctx.body.refresh_token && refreshToken) ctx.body.scope = refreshToken.scope;
+      }
+      if (route === 'device_authorization' && ctx.status === 200 && this.deviceInterval) {
+        ctx.body.interval = this.deviceInterval;
       }
     });
-    this.provider.on('server_error', (_ctx, err) => console.error(`tenant ${this.id}: provider error`, err));
-    this.providerCallback = this.provider.callback();
+    provider.on('server_error', (_ctx, err) => console.error(`tenant ${this.id}: provider error`, err));
+    return { provider, prefix, callback: provider.callback() };
   }
 
-  /** oidc-provider storage: clients come from this tenant's (mutable) client list. */
-  #storage(model) {
+  /** oidc-provider storage: clients come from this tenant's (mutable) client and user lists. */
+  #storage(model, applications) {
     if (model === 'Client') {
       return {
         find: async (id) => {
-          const c = this.clients.get(id);
+          if (id === this.userClient) {
+            // A public native client: PKCE is required (oidc-provider's default for public
+            // clients), and loopback redirect URIs match on any port.
+            return {
+              client_id: id,
+              application_type: 'native',
+              token_endpoint_auth_method: 'none',
+              grant_types: ['authorization_code', 'refresh_token', DEVICE_CODE, 'password'],
+              response_types: ['code'],
+              redirect_uris: ['http://127.0.0.1/callback', 'http://localhost/callback'],
+            };
+          }
+          const c = applications && this.clients.get(id);
           return c && {
             client_id: c.id,
             client_secret: c.secret,
@@ -420,7 +601,7 @@ class Tenant {
     }
     // JWT access tokens are never stored; a plain map covers anything else the provider saves.
     const items = new Map();
-    return {
+    const storage = {
       upsert: async (id, payload) => { items.set(id, payload); },
       find: async (id) => items.get(id),
       findByUid: async (uid) => [...items.values()].find((p) => p.uid === uid),
@@ -431,6 +612,20 @@ class Tenant {
         for (const [id, p] of items) if (p.grantId === grantId) items.delete(id);
       },
     };
+    if (model === 'RefreshToken') {
+      // `revoke` covers refresh tokens too: each remembers the generation it was issued in,
+      // and one from an older generation is not found (so: 400 invalid_grant).
+      const generations = new Map();
+      return {
+        ...storage,
+        upsert: async (id, payload) => {
+          if (!generations.has(id)) generations.set(id, this.generation);
+          items.set(id, payload);
+        },
+        find: async (id) => (generations.get(id) >= this.generation ? items.get(id) : undefined),
+      };
+    }
+    return storage;
   }
 
   #claims(clientId) {
@@ -445,33 +640,189 @@ class Tenant {
     };
   }
 
-  /** Hands a request to oidc-provider, mounted at the realm prefix, as `providerPath` (no query). */
-  #toProvider(req, res, providerPath) {
+  #userById(id) {
+    for (const user of this.users.values()) if (user.id === id) return user;
+    return undefined;
+  }
+
+  /** The user whose username and password these are, else undefined. */
+  #checkPassword(username, password) {
+    const user = typeof username === 'string' ? this.users.get(username) : undefined;
+    return user && typeof password === 'string' && user.password === password ? user : undefined;
+  }
+
+  /** The identity claims of a user, current roles and generation included. */
+  #identity(user) {
+    return {
+      preferred_username: user.username,
+      name: user.name,
+      email: user.username,
+      realm_access: { roles: user.roles },
+      gen: this.generation,
+    };
+  }
+
+  #userClaims(id, clientId) {
+    const user = this.#userById(id);
+    return user && { azp: clientId, ...this.#identity(user) };
+  }
+
+  /** oidc-provider's account lookup (ID token claims, and the check that a grant's user exists). */
+  #account(id) {
+    const user = this.#userById(id);
+    return user && { accountId: id, claims: () => ({ sub: id, ...this.#identity(user) }) };
+  }
+
+  /**
+   * grant_type=password (ROPC) for the user client: the same tokens as an authorization
+   * code grant (JWT access token, ID token, refresh token), from a grant made here.
+   */
+  async #passwordGrant(ctx) {
+    const { provider, client, params } = ctx.oidc;
+    for (const name of ['username', 'password']) {
+      if (!params[name]) throw new oidcErrors.InvalidRequest(`missing required parameter '${name}'`);
+    }
+    const user = this.#checkPassword(params.username, params.password);
+    if (!user) throw new oidcErrors.InvalidGrant('invalid user credentials');
+
+    // openid always (so there is an ID token), plus whichever known scopes were asked for.
+    const requested = new Set((params.scope ?? '').split(' '));
+    const scope = USER_SCOPES.filter((s) => s === 'openid' || requested.has(s)).join(' ');
+    const grant = new provider.Grant({ accountId: user.id, clientId: client.clientId });
+    grant.addOIDCScope(scope);
+    const grantId = await grant.save();
+    const account = this.#account(user.id);
+    ctx.oidc.entity('Grant', grant);
+    ctx.oidc.entity('Account', account);
+
+    const common = { accountId: user.id, client, grantId, gty: 'password', expiresWithSession: false };
+    const accessToken = new provider.AccessToken(common);
+    accessToken.resourceServer = new provider.ResourceServer(RESOURCE, resourceServer());
+    ctx.oidc.entity('AccessToken', accessToken);
+    const refreshToken = new provider.RefreshToken({
+      ...common, scope, resource: RESOURCE, rotations: 0, authTime: Math.floor(Date.now() / 1000),
+    });
+    ctx.oidc.entity('RefreshToken', refreshToken);
+    const idToken = new provider.IdToken(await account.claims(), { ctx });
+    idToken.scope = scope;
+
+    ctx.body = {
+      access_token: await accessToken.save(),
+      expires_in: accessToken.expiration,
+      id_token: await idToken.issue({ use: 'idtoken' }),
+      refresh_token: await refreshToken.save(),
+      scope,
+      token_type: accessToken.tokenType,
+    };
+  }
+
+  /** Hands a request to one of the tenant's providers, as `providerPath` (no query) under its prefix. */
+  #toProvider({ prefix, callback }, req, res, providerPath) {
     // oidc-provider derives its mount path from req.originalUrl minus req.url.
     const query = req.url.includes('?') ? req.url.slice(req.url.indexOf('?')) : '';
-    req.originalUrl = `${this.prefix}${providerPath}${query}`;
+    req.originalUrl = `${prefix}${providerPath}${query}`;
     req.url = `${providerPath}${query}`;
-    this.providerCallback(req, res);
+    callback(req, res);
+  }
+
+  /** A token request on the back channel: {status, body} of the Keycloak provider's answer. */
+  async #backChannel(form) {
+    const response = await fetch(`${this.internalUrl}/protocol/openid-connect/token`, {
+      method: 'POST',
+      body: new URLSearchParams(form),
+    });
+    return { status: response.status, body: await response.json() };
   }
 
   /** Mints a token with a real client-credentials request on the back channel. */
   async #mint(clientId, clientSecret) {
-    const response = await fetch(`${this.internalUrl}/protocol/openid-connect/token`, {
-      method: 'POST',
-      body: new URLSearchParams({ grant_type: 'client_credentials', client_id: clientId, client_secret: clientSecret }),
-    });
-    const body = await response.json();
-    if (response.status === 401 || body.error === 'invalid_client') return null;
-    if (!response.ok) throw new Error(`provider answered ${response.status}: ${JSON.stringify(body)}`);
+    const { status, body } = await this.#backChannel({ grant_type: 'client_credentials', client_id: clientId, client_secret: clientSecret });
+    if (status === 401 || body.error === 'invalid_client') return null;
+    if (status !== 200) throw new Error(`provider answered ${status}: ${JSON.stringify(body)}`);
     return body;
   }
 
-  /** Claims of a valid, unexpired, unrevoked bearer token from this realm, else null. */
+  // --- sign-in pages ---------------------------------------------------------------------
+
+  /** GET/POST /interaction/:uid: the login form (any prompt "login"), and automatic consent. */
+  async #interaction(req, res, uid, body) {
+    let issuer;
+    for (const candidate of [this.keycloak, this.plain]) {
+      if (await candidate.provider.Interaction.find(uid)) issuer = candidate;
+    }
+    if (!issuer) return sendHtml(res, 400, errorPage('invalid_request', 'this sign-in request is unknown or has expired'));
+    const { provider } = issuer;
+    let details;
+    try {
+      details = await provider.interactionDetails(req, res);
+    } catch (err) {
+      return sendHtml(res, 400, errorPage(err.error ?? 'invalid_request', err.error_description ?? err.message));
+    }
+    if (details.uid !== uid) return sendHtml(res, 400, errorPage('invalid_request', 'this sign-in request belongs to another browser'));
+
+    const { prompt, params } = details;
+    if (prompt.name === 'consent') {
+      // No consent page: grant whatever the request asks for, as a first-party client
+      // with consent turned off does in Keycloak.
+      const grant = details.grantId
+        ? await provider.Grant.find(details.grantId)
+        : new provider.Grant({ accountId: details.session.accountId, clientId: params.client_id });
+      const missing = prompt.details;
+      if (missing.missingOIDCScope) grant.addOIDCScope(missing.missingOIDCScope.join(' '));
+      if (missing.missingOIDCClaims) grant.addOIDCClaims(missing.missingOIDCClaims);
+      for (const [indicator, scopes] of Object.entries(missing.missingResourceScopes ?? {})) {
+        grant.addResourceScope(indicator, scopes.join(' '));
+      }
+      const result = { consent: { grantId: await grant.save() } };
+      return provider.interactionFinished(req, res, result, { mergeWithLastSubmission: true });
+    }
+    if (prompt.name !== 'login') return sendHtml(res, 400, errorPage('invalid_request', `unsupported prompt "${prompt.name}"`));
+
+    const page = { uid, realm: this.realm, clientId: params.client_id, login: params.login_hint ?? '' };
+    if (req.method === 'GET') return sendHtml(res, 200, loginPage(page));
+    if (req.method !== 'POST') return sendHtml(res, 405, errorPage('invalid_request', 'method not allowed'));
+    const form = new URLSearchParams(body.toString('utf8'));
+    const user = this.#checkPassword(form.get('login'), form.get('password'));
+    if (!user) {
+      return sendHtml(res, 200, loginPage({ ...page, login: form.get('login') ?? '', error: 'Invalid username or password.' }));
+    }
+    return provider.interactionFinished(req, res, { login: { accountId: user.id } }, { mergeWithLastSubmission: false });
+  }
+
+  // Device flow pages, in place of oidc-provider's (which load fonts from the internet).
+  // `form` is oidc-provider's own form markup (hidden xsrf and user_code fields); the
+  // buttons sit outside it and name it in their `form` attribute.
+
+  #userCodePage(ctx, form, err) {
+    let message = 'There was an error processing your request.';
+    if (err?.name === 'AbortedError') message = 'The sign-in request was aborted.';
+    else if (err?.userCode || err?.name === 'NoCodeError') message = 'The code you entered is incorrect, expired or used. Try again.';
+    message = err ? `<p class="error" role="alert">${escapeHtml(message)}</p>` : '<p>Enter the code displayed on your device.</p>';
+    ctx.type = 'html';
+    ctx.body = htmlPage(err ? 'device-code-error' : 'device-code', 'Device sign-in',
+      `${message}${form}<button type="submit" form="op.deviceInputForm">Continue</button>`);
+  }
+
+  #confirmPage(ctx, form, client, userCode) {
+    ctx.type = 'html';
+    ctx.body = htmlPage('device-confirm', 'Confirm device',
+      `<p>${escapeHtml(client.clientId)} on a device shows this code:</p><p><code>${escapeHtml(userCode)}</code></p>${form}`
+      + '<button id="confirm" type="submit" form="op.deviceConfirmForm">Continue</button>'
+      + '<button id="abort" type="submit" form="op.deviceConfirmForm" name="abort" value="yes">Abort</button>');
+  }
+
+  #deviceSuccessPage(ctx) {
+    ctx.type = 'html';
+    ctx.body = htmlPage('device-success', 'Sign-in successful',
+      '<p>The device is signed in. You can close this window and return to the terminal.</p>');
+  }
+
+  /** Claims of a valid, unexpired, unrevoked bearer token of this tenant (either issuer), else null. */
   async authenticate(req) {
     const match = /^Bearer +(\S+)$/i.exec(req.headers.authorization ?? '');
     if (!match) return null;
     try {
-      const { payload } = await jwtVerify(match[1], this.verificationKeys, { issuer: this.issuer, algorithms: ['ES256'] });
+      const { payload } = await jwtVerify(match[1], this.verificationKeys, { issuer: [this.issuer, this.plainIssuer], algorithms: ['ES256'] });
       return Number(payload.gen) >= this.generation ? payload : null;
     } catch {
       return null;
@@ -567,12 +918,18 @@ class Tenant {
     const has = (e) => this.endpoints.has(e);
     if (has('keycloak') && path.startsWith(`${this.prefix}/`)) {
       req.body = body; // already read; oidc-provider falls back to req.body
-      return this.#toProvider(req, res, path.slice(this.prefix.length));
+      return this.#toProvider(this.keycloak, req, res, path.slice(this.prefix.length));
     }
+    if (path.startsWith(`${PLAIN_PREFIX}/`)) { // the plain issuer is always served
+      req.body = body;
+      return this.#toProvider(this.plain, req, res, path.slice(PLAIN_PREFIX.length));
+    }
+    const interaction = INTERACTION.exec(path);
+    if (interaction) return this.#interaction(req, res, interaction[1], body);
     if (has('v2') && path === '/api/v2/token') {
       if (req.method !== 'POST') return v1Error(res, 405, 'method not allowed');
       req.body = body;
-      return this.#toProvider(req, res, '/protocol/openid-connect/token');
+      return this.#toProvider(this.keycloak, req, res, '/protocol/openid-connect/token');
     }
     if ((has('v1') || has('app-token')) && path === '/api/v1/token') return this.#v1Token(req, res, body);
 
@@ -617,7 +974,10 @@ class Tenant {
     return null;
   }
 
-  /** POST /api/v1/token: the JSON endpoint of Run:ai 2.15-2.23 (app_token, then client_credentials). */
+  /**
+   * POST /api/v1/token: the JSON endpoint of Run:ai 2.15-2.23 (app_token, then
+   * client_credentials; password and refresh_token for users).
+   */
   async #v1Token(req, res, raw) {
     if (req.method !== 'POST') return v1Error(res, 405, 'method not allowed');
     let body;
@@ -631,9 +991,9 @@ class Tenant {
     const grantType = field(body, 'grantType');
     if (typeof grantType !== 'string' || !grantType) return v1Error(res, 400, 'Required parameter is missing');
     const appToken = grantType === 'app_token' && this.endpoints.has('app-token');
-    if (!appToken && !(grantType === 'client_credentials' && this.endpoints.has('v1'))) {
-      return v1Error(res, 400, `grantType "${grantType}" is not supported`);
-    }
+    const v1Grant = ['client_credentials', 'password', 'refresh_token'].includes(grantType) && this.endpoints.has('v1');
+    if (!appToken && !v1Grant) return v1Error(res, 400, `grantType "${grantType}" is not supported`);
+    if (grantType === 'password' || grantType === 'refresh_token') return this.#v1UserToken(res, grantType, body);
     // client_credentials field names are matched in any letter case (clientId/clientID),
     // as Go's encoding/json does. app_token takes only the spelling Run:ai documents,
     // `AppId` and `AppSecret`, so a client that sends appId is caught here.
@@ -651,6 +1011,39 @@ class Tenant {
       idToken: token.access_token,
       ...(this.expiresIn ? { expiresIn: token.expires_in } : {}),
     });
+  }
+
+  /**
+   * /api/v1/token for users: {grantType:"password", clientID, username, password} or
+   * {grantType:"refresh_token", refreshToken, clientID} (field names in any letter case),
+   * as a form request to the provider on the back channel, so that its tokens, rotation
+   * and revocation are the provider's.
+   */
+  async #v1UserToken(res, grantType, body) {
+    const password = grantType === 'password';
+    const names = password ? ['clientId', 'username', 'password'] : ['clientId', 'refreshToken'];
+    const values = names.map((name) => field(body, name));
+    if (values.some((v) => typeof v !== 'string' || !v)) return v1Error(res, 400, 'Required parameter is missing');
+    const [clientId, ...rest] = values;
+    const form = password
+      ? { grant_type: 'password', client_id: clientId, username: rest[0], password: rest[1], scope: 'openid offline_access' }
+      : { grant_type: 'refresh_token', client_id: clientId, refresh_token: rest[0] };
+
+    const { status, body: answer } = await this.#backChannel(form);
+    if (status === 200) {
+      return sendJson(res, 200, {
+        accessToken: answer.access_token,
+        idToken: answer.id_token,
+        refreshToken: answer.refresh_token,
+        ...(this.expiresIn ? { expiresIn: answer.expires_in } : {}),
+      });
+    }
+    if (answer.error === 'invalid_client') return v1Error(res, 401, 'invalid client credentials');
+    if (answer.error === 'invalid_grant') {
+      return v1Error(res, 401, password ? 'invalid username or password' : 'invalid or expired refresh token');
+    }
+    if (status < 500) return v1Error(res, 400, answer.error_description ?? answer.error);
+    throw new Error(`provider answered ${status}: ${JSON.stringify(answer)}`);
   }
 
   // --- the Kubernetes API stand-in ------------------------------------------------------
@@ -831,7 +1224,13 @@ async function admin(req, res) {
   if ((m = /^POST \/tenants\/([^/]+)\/clients$/.exec(route))) {
     const tenant = lookup(tenants, m[1], 'tenant');
     const client = parseClient(json());
+    if (client.id === tenant.userClient) throw new HttpError(400, `"${client.id}" is the tenant's userClient`);
     tenant.clients.set(client.id, client);
+    return noContent(res);
+  }
+  if ((m = /^POST \/tenants\/([^/]+)\/users$/.exec(route))) {
+    const tenant = lookup(tenants, m[1], 'tenant');
+    tenant.setUser(parseUser(json()));
     return noContent(res);
   }
   if ((m = /^POST \/tenants\/([^/]+)\/faults$/.exec(route))) {
