@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 
 use crate::exec_credential::ExecApiVersion;
-use crate::profile::{Api, AuthMode, TokenField};
+use crate::profile::{Api, AuthMode, GrantType, TokenField};
 use crate::time::GoDuration;
 
 const ABOUT: &str = "Run:ai REST API tokens for people, scripts and kubectl";
@@ -113,6 +113,12 @@ pub enum Command {
     /// Show or delete cached tokens
     #[command(subcommand)]
     Cache(CacheCommand),
+
+    /// Sign in as a person (profiles with a user grant)
+    Login(LoginArgs),
+
+    /// Sign out: delete the session and its tokens, and revoke the refresh token
+    Logout(LogoutArgs),
 
     /// Decode the token's JWT header and claims (no verification)
     Inspect(InspectArgs),
@@ -365,9 +371,85 @@ pub struct ProfileSetArgs {
     #[arg(long, value_name = "DURATION")]
     pub timeout: Option<GoDuration>,
 
+    /// How tokens are had: an application's credentials, or a person's sign-in
+    #[arg(long, value_enum)]
+    pub grant: Option<GrantChoice>,
+
+    /// OpenID Connect issuer of the user grants (authorization-code, device-code)
+    #[arg(long, value_name = "URL")]
+    pub issuer: Option<String>,
+
+    /// The password grant's username (the password is asked for at login)
+    #[arg(long)]
+    pub username: Option<String>,
+
+    /// The user grants' scopes, comma-separated [default: openid,offline_access]
+    #[arg(long, value_name = "SCOPES", value_delimiter = ',')]
+    pub scopes: Option<Vec<String>>,
+
+    /// Loopback address:port for the browser's redirect, comma-separated, first free wins
+    #[arg(long, value_name = "ADDRS", value_delimiter = ',')]
+    pub listen_address: Option<Vec<String>>,
+
     /// Remove a key from the profile (repeatable), e.g. --unset researcher-url
     #[arg(long, value_name = "KEY")]
     pub unset: Vec<String>,
+}
+
+/// `--grant`: the CLI's spelling of [`GrantType`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum GrantChoice {
+    /// The application's client id and secret
+    ClientCredentials,
+    /// A person's username and password, asked for at login
+    Password,
+    /// A browser sign-in (PKCE), redirected to a loopback address
+    AuthorizationCode,
+    /// A code entered in a browser anywhere (RFC 8628)
+    DeviceCode,
+}
+
+impl From<GrantChoice> for GrantType {
+    fn from(choice: GrantChoice) -> Self {
+        match choice {
+            GrantChoice::ClientCredentials => GrantType::ClientCredentials,
+            GrantChoice::Password => GrantType::Password,
+            GrantChoice::AuthorizationCode => GrantType::AuthorizationCode,
+            GrantChoice::DeviceCode => GrantType::DeviceCode,
+        }
+    }
+}
+
+/// `login` (docs/commands.md#login).
+#[derive(Debug, Args)]
+pub struct LoginArgs {
+    /// Do not open a browser: print the URL to open elsewhere
+    #[arg(long, conflicts_with = "browser_command")]
+    pub no_browser: bool,
+
+    /// Open the URL with this command instead of the system's (split like a shell would)
+    #[arg(long, value_name = "COMMAND")]
+    pub browser_command: Option<String>,
+
+    /// Loopback address:port for the browser's redirect, instead of the profile's
+    #[arg(long, value_name = "ADDRS", value_delimiter = ',')]
+    pub listen_address: Option<Vec<String>>,
+
+    /// Read the password from stdin (grant: password)
+    #[arg(long)]
+    pub password_stdin: bool,
+
+    /// How long to wait for the browser or the device code (e.g. 3m)
+    #[arg(long, value_name = "DURATION", default_value = "3m")]
+    pub timeout: GoDuration,
+}
+
+/// `logout` (docs/commands.md#logout).
+#[derive(Debug, Args)]
+pub struct LogoutArgs {
+    /// Every session in the cache directory, not only the profile's
+    #[arg(long)]
+    pub all: bool,
 }
 
 /// `--api`: the CLI's spelling of [`Api`] (the profile model knows no clap).

@@ -64,12 +64,27 @@ impl FromStr for ExecApiVersion {
 
 /// What client-go passes in `KUBERNETES_EXEC_INFO`: an `ExecCredential` with a
 /// `spec` (`interactive`, and `cluster` with provideClusterInfo) and never a `status`.
-/// Only the version matters here: the plugin never prompts and needs no cluster.
+/// The version, and whether a person can answer a prompt (a user grant's login).
 #[derive(Debug, Deserialize)]
 struct ExecInfo {
     #[serde(rename = "apiVersion")]
     api_version: Option<String>,
     kind: Option<String>,
+    spec: Option<ExecInfoSpec>,
+}
+
+#[derive(Debug, Deserialize)]
+struct ExecInfoSpec {
+    interactive: Option<bool>,
+}
+
+/// Whether `KUBERNETES_EXEC_INFO` says the client connected a person's terminal
+/// (`spec.interactive: true`). Anything else, or text that does not parse, is no.
+pub fn interactive_from_exec_info(text: &str) -> bool {
+    serde_json::from_str::<ExecInfo>(text)
+        .ok()
+        .and_then(|info| info.spec?.interactive)
+        .unwrap_or(false)
 }
 
 /// The apiVersion to answer with, from `KUBERNETES_EXEC_INFO`.
@@ -165,6 +180,9 @@ mod tests {
             r#"{"kind":"ExecCredential","apiVersion":"client.authentication.k8s.io/v1","spec":{"interactive":false}}"#;
         assert_eq!(version_from_exec_info(v1).unwrap(), ExecApiVersion::V1);
         let beta = r#"{"apiVersion":"client.authentication.k8s.io/v1beta1","kind":"ExecCredential","spec":{"cluster":{"server":"https://172.17.4.100:6443","certificate-authority-data":"LS0t","config":{"arbitrary":"config"}},"interactive":true}}"#;
+        assert!(interactive_from_exec_info(beta));
+        assert!(!interactive_from_exec_info(v1));
+        assert!(!interactive_from_exec_info("not json"));
         assert_eq!(version_from_exec_info(beta).unwrap(), ExecApiVersion::V1Beta1);
         let alpha = r#"{"apiVersion":"client.authentication.k8s.io/v1alpha1","kind":"ExecCredential"}"#;
         assert_eq!(

@@ -54,6 +54,9 @@ pub struct ExecUser {
     pub profiles_file: PathBuf,
     /// The exec credential apiVersion written, and printed by the plugin.
     pub api_version: ExecApiVersion,
+    /// A person signs in: kubectl may connect the terminal (`interactiveMode:
+    /// IfAvailable`) so that `get` can ask them to (docs/login.md#kubectl).
+    pub interactive: bool,
 }
 
 impl ExecUser {
@@ -84,7 +87,8 @@ impl ExecUser {
             "args".into(),
             Value::Sequence(self.args().into_iter().map(Value::from).collect()),
         );
-        exec.insert("interactiveMode".into(), "Never".into());
+        let mode = if self.interactive { "IfAvailable" } else { "Never" };
+        exec.insert("interactiveMode".into(), mode.into());
         exec.insert("installHint".into(), INSTALL_HINT.into());
         Value::Mapping(exec)
     }
@@ -446,6 +450,7 @@ mod tests {
             profile: "acme".into(),
             profiles_file: PathBuf::from("/home/u/.kube/runai-profiles.yaml"),
             api_version: ExecApiVersion::V1,
+            interactive: false,
         }
     }
 

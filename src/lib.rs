@@ -28,6 +28,7 @@ pub mod exec_credential;
 pub mod fsutil;
 pub mod inspection;
 pub mod kubeconfig;
+pub mod login;
 pub mod nesting;
 pub mod net;
 pub mod output;
@@ -99,6 +100,8 @@ pub fn run(args: impl IntoIterator<Item = OsString>, env: &Env, log: &Log) -> an
         Command::Setup(args) => cmd::setup::run(&ctx, args),
         Command::Profile(command) => cmd::profile::run(&ctx, command),
         Command::Cache(command) => cmd::cache::run(&ctx, command),
+        Command::Login(args) => cmd::login::run(&ctx, &args),
+        Command::Logout(args) => cmd::login::logout(&ctx, &args),
         Command::Inspect(args) => cmd::inspect::run(&ctx, &args),
         Command::Api(args) => cmd::api::run(&ctx, args),
         Command::Doctor(args) => cmd::doctor::run(&ctx, &args),
@@ -123,8 +126,10 @@ pub fn classify(err: &anyhow::Error) -> (Exit, Option<String>) {
         }
         if let Some(token) = cause.downcast_ref::<TokenError>() {
             let exit = match token {
-                TokenError::Rejected { .. } => Exit::Rejected,
-                TokenError::Unavailable { .. } | TokenError::NotFound { .. } => Exit::Unavailable,
+                TokenError::Rejected { .. } | TokenError::LoginNeeded { .. } => Exit::Rejected,
+                TokenError::Unavailable { .. } | TokenError::NotFound { .. } | TokenError::Pending { .. } => {
+                    Exit::Unavailable
+                }
             };
             return (exit, token.hint());
         }

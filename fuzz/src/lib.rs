@@ -62,6 +62,7 @@ pub fn kubeconfig(data: &[u8]) {
         } else {
             ExecApiVersion::V1Beta1
         },
+        interactive: flags & 0x20 != 0,
     };
     let context_edit = ContextEdit {
         name: context.to_owned(),

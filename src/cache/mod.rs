@@ -10,8 +10,10 @@
 //! written only means fetching without caching, said at `-v`.
 
 mod endpoints;
+mod session;
 
 pub use endpoints::AuthMemory;
+pub use session::Session;
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -77,9 +79,23 @@ impl Key {
                 },
             ),
         ];
+        // A person's session: who signs in, where, and for what. Left out for
+        // applications, whose keys stay as they were.
+        let user_fields = profile.grant.is_user().then(|| {
+            [
+                ("grant", profile.grant.as_str().to_owned()),
+                ("issuer", profile.issuer.clone().unwrap_or_default()),
+                ("username", profile.username.clone().unwrap_or_default()),
+                ("scopes", profile.scopes.join(" ")),
+            ]
+        });
         let mut hasher = Sha256::new();
         hasher.update(format!("kubectl-runai-token cache key v{FORMAT}\n").as_bytes());
-        for (name, value) in fields {
+        let user_fields = user_fields
+            .iter()
+            .flatten()
+            .map(|(name, value)| (*name, value.as_str()));
+        for (name, value) in fields.into_iter().chain(user_fields) {
             hasher.update((name.len() as u64).to_be_bytes());
             hasher.update(name.as_bytes());
             hasher.update((value.len() as u64).to_be_bytes());
@@ -110,6 +126,21 @@ pub struct Entry {
 }
 
 impl Entry {
+    /// The entry for `token`, when its expiry is known (an unknown one is not cached).
+    pub fn for_token(profile: &ResolvedProfile, token: &Token) -> Option<Self> {
+        Some(Entry {
+            format: FORMAT,
+            profile: profile.name.clone(),
+            endpoint: profile.token_url.clone().unwrap_or_else(|| profile.url.clone()),
+            auth: profile.auth.as_str().to_owned(),
+            client_id: profile.client_id.clone(),
+            token: token.value.clone(),
+            token_type: token.token_type.clone(),
+            obtained_at: token.obtained_at,
+            expires_at: token.expires_at?,
+        })
+    }
+
     fn token(&self) -> Token {
         Token {
             value: self.token.clone(),
@@ -178,7 +209,7 @@ impl Cache {
         &self.dir
     }
 
-    fn entry_path(&self, key: &Key) -> PathBuf {
+    pub(crate) fn entry_path(&self, key: &Key) -> PathBuf {
         self.dir.join(format!("{}{ENTRY_SUFFIX}", key.as_str()))
     }
 
@@ -240,7 +271,7 @@ impl Cache {
         })
     }
 
-    fn write(&self, key: &Key, entry: &Entry, log: &Log) {
+    pub(crate) fn write(&self, key: &Key, entry: &Entry, log: &Log) {
         let path = self.entry_path(key);
         let result = serde_json::to_vec(entry)
             .map_err(std::io::Error::other)
@@ -325,26 +356,41 @@ impl Cache {
 fn is_own_file(name: &str, hex_len: usize) -> bool {
     let hex_name = |stem: &str| stem.len() == hex_len && stem.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
     if let Some(temp) = name.strip_prefix('.').and_then(|n| n.strip_suffix(".tmp")) {
-        return temp.split_once(".json.").is_some_and(|(stem, _)| hex_name(stem));
+        return [".json.", ".session."]
+            .iter()
+            .any(|infix| temp.split_once(infix).is_some_and(|(stem, _)| hex_name(stem)));
     }
-    [ENTRY_SUFFIX, ".lock"]
+    [ENTRY_SUFFIX, ".lock", session::SESSION_SUFFIX]
         .iter()
         .any(|suffix| name.strip_suffix(suffix).is_some_and(hex_name))
 }
 
+/// Whether `get_or_fetch`'s `fetch` runs under the identity's lock: only then may a
+/// person's session be refreshed or a login started (docs/login.md#the-session).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Held {
+    /// The lock is held: this process is the one that renews.
+    Lock,
+    /// `--no-cache`: no lock, by request.
+    NoCache,
+    /// The lock could not be had (still taken after the wait, or no directory).
+    Nothing,
+}
+
 /// A token for `profile`: from the cache when a fresh one is there, else from `fetch`
-/// (called at most once), stored when its expiry is known.
+/// (called at most once, told whether it holds the lock), stored when its expiry is
+/// known.
 pub fn get_or_fetch(
     cache: &Cache,
     profile: &ResolvedProfile,
     options: Options,
     log: &Log,
     now: Timestamp,
-    fetch: impl FnOnce() -> anyhow::Result<Token>,
+    fetch: impl FnOnce(Held) -> anyhow::Result<Token>,
 ) -> anyhow::Result<(Token, Source)> {
     if options.no_cache {
         log_at!(log, DECISIONS, "cache: not used (--no-cache)");
-        return Ok((fetch()?, Source::Server));
+        return Ok((fetch(Held::NoCache)?, Source::Server));
     }
     cache.check_trusted()?;
     let key = Key::for_profile(profile);
@@ -364,7 +410,7 @@ pub fn get_or_fetch(
             "cache: cannot create {}: {err}: fetching without caching",
             cache.dir.display()
         );
-        return Ok((fetch()?, Source::Server));
+        return Ok((fetch(Held::Nothing)?, Source::Server));
     }
     // It may have been created by someone else since the first check.
     cache.check_trusted()?;
@@ -380,7 +426,7 @@ pub fn get_or_fetch(
                 lock_path.display(),
                 GoDuration(cache.lock_wait)
             );
-            return Ok((fetch()?, Source::Server));
+            return Ok((fetch(Held::Nothing)?, Source::Server));
         }
         Err(err) => {
             log_at!(
@@ -389,7 +435,7 @@ pub fn get_or_fetch(
                 "cache: cannot lock {}: {err}: fetching without caching",
                 lock_path.display()
             );
-            return Ok((fetch()?, Source::Server));
+            return Ok((fetch(Held::Nothing)?, Source::Server));
         }
     };
     // Another process may have fetched while this one waited for the lock; the wait
@@ -401,22 +447,9 @@ pub fn get_or_fetch(
         log_at!(log, DECISIONS, "cache: hit after waiting for the lock");
         return Ok((entry.token(), Source::Cache));
     }
-    let token = fetch()?;
-    match token.expires_at {
-        Some(expires_at) => {
-            let entry = Entry {
-                format: FORMAT,
-                profile: profile.name.clone(),
-                endpoint: profile.token_url.clone().unwrap_or_else(|| profile.url.clone()),
-                auth: profile.auth.as_str().to_owned(),
-                client_id: profile.client_id.clone(),
-                token: token.value.clone(),
-                token_type: token.token_type.clone(),
-                obtained_at: token.obtained_at,
-                expires_at,
-            };
-            cache.write(&key, &entry, log);
-        }
+    let token = fetch(Held::Lock)?;
+    match Entry::for_token(profile, &token) {
+        Some(entry) => cache.write(&key, &entry, log),
         None => log_at!(log, DECISIONS, "cache: the token's expiry is unknown: not cached"),
     }
     Ok((token, Source::Server))
@@ -503,9 +536,9 @@ mod tests {
         let cache = Cache::new(&dir.path().join("c"));
         let log = Log::default();
         let now = Timestamp(1_000);
-        let (first, source) = get_or_fetch(&cache, &profile(), OPTIONS, &log, now, || Ok(token(Some(5_000)))).unwrap();
+        let (first, source) = get_or_fetch(&cache, &profile(), OPTIONS, &log, now, |_| Ok(token(Some(5_000)))).unwrap();
         assert_eq!((first.value.expose().as_str(), source), ("tok", Source::Server));
-        let (second, source) = get_or_fetch(&cache, &profile(), OPTIONS, &log, now, || {
+        let (second, source) = get_or_fetch(&cache, &profile(), OPTIONS, &log, now, |_| {
             panic!("a hit must not fetch")
         })
         .unwrap();
@@ -527,14 +560,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let cache = Cache::new(dir.path());
         let log = Log::default();
-        get_or_fetch(&cache, &profile(), OPTIONS, &log, Timestamp(1_000), || {
+        get_or_fetch(&cache, &profile(), OPTIONS, &log, Timestamp(1_000), |_| {
             Ok(token(Some(1_100)))
         })
         .unwrap();
         // 100 s left > 60 s: a hit. 50 s later only 50 s are left: renewed.
-        let (_, hit) = get_or_fetch(&cache, &profile(), OPTIONS, &log, Timestamp(1_000), || unreachable!()).unwrap();
+        let (_, hit) = get_or_fetch(&cache, &profile(), OPTIONS, &log, Timestamp(1_000), |_| unreachable!()).unwrap();
         assert_eq!(hit, Source::Cache);
-        let (_, renewed) = get_or_fetch(&cache, &profile(), OPTIONS, &log, Timestamp(1_050), || {
+        let (_, renewed) = get_or_fetch(&cache, &profile(), OPTIONS, &log, Timestamp(1_050), |_| {
             Ok(token(Some(9_000)))
         })
         .unwrap();
@@ -543,7 +576,7 @@ mod tests {
             force_refresh: true,
             ..OPTIONS
         };
-        let (_, forced) = get_or_fetch(&cache, &profile(), force, &log, Timestamp(1_050), || {
+        let (_, forced) = get_or_fetch(&cache, &profile(), force, &log, Timestamp(1_050), |_| {
             Ok(token(Some(9_500)))
         })
         .unwrap();
@@ -558,7 +591,7 @@ mod tests {
             ..OPTIONS
         };
         let (_, bypass) =
-            get_or_fetch(&cache, &profile(), none, &log, Timestamp(1_050), || Ok(token(Some(1)))).unwrap();
+            get_or_fetch(&cache, &profile(), none, &log, Timestamp(1_050), |_| Ok(token(Some(1)))).unwrap();
         assert_eq!(bypass, Source::Server);
         assert_eq!(
             cache.entries().unwrap()[0].1.expires_at,
@@ -571,7 +604,7 @@ mod tests {
     fn clear_all_deletes_only_the_plugins_files() {
         let dir = tempfile::tempdir().unwrap();
         let cache = Cache::new(dir.path());
-        get_or_fetch(&cache, &profile(), OPTIONS, &Log::default(), Timestamp(1_000), || {
+        get_or_fetch(&cache, &profile(), OPTIONS, &Log::default(), Timestamp(1_000), |_| {
             Ok(token(Some(5_000)))
         })
         .unwrap();
@@ -616,11 +649,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let cache = Cache::new(dir.path());
         let log = Log::default();
-        get_or_fetch(&cache, &profile(), OPTIONS, &log, Timestamp(1_000), || Ok(token(None))).unwrap();
+        get_or_fetch(&cache, &profile(), OPTIONS, &log, Timestamp(1_000), |_| Ok(token(None))).unwrap();
         assert!(cache.entries().unwrap().is_empty());
         let key = Key::for_profile(&profile());
         fs::write(cache.entry_path(&key), b"{\"format\":1,\"tok").unwrap();
-        let (_, source) = get_or_fetch(&cache, &profile(), OPTIONS, &log, Timestamp(1_000), || {
+        let (_, source) = get_or_fetch(&cache, &profile(), OPTIONS, &log, Timestamp(1_000), |_| {
             Ok(token(Some(5_000)))
         })
         .unwrap();

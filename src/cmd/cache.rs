@@ -18,11 +18,15 @@ pub fn run(ctx: &Context<'_>, command: CacheCommand) -> anyhow::Result<Exit> {
         .with_context(|| format!("cannot read the cache directory {}", paths.cache_dir.display()))?;
     match command {
         CacheCommand::List => {
-            if entries.is_empty() {
+            let sessions = cache
+                .sessions()
+                .with_context(|| format!("cannot read the cache directory {}", paths.cache_dir.display()))?;
+            if entries.is_empty() && sessions.is_empty() {
                 output::stdout(&format!("no cached tokens in {}\n", paths.cache_dir.display()))?;
                 return Ok(Exit::Success);
             }
             let now = Timestamp::now();
+            let mut text = String::new();
             let mut rows = vec![["PROFILE", "ENDPOINT", "AUTH", "CLIENT-ID", "EXPIRES"].map(str::to_owned)];
             for (_, entry) in &entries {
                 rows.push([
@@ -37,7 +41,30 @@ pub fn run(ctx: &Context<'_>, command: CacheCommand) -> anyhow::Result<Exit> {
                     ),
                 ]);
             }
-            output::stdout(&table(&rows))?;
+            if !entries.is_empty() {
+                text.push_str(&table(&rows));
+            }
+            // People's sessions: who is logged in and until when, never a token.
+            if !sessions.is_empty() {
+                if !text.is_empty() {
+                    text.push('\n');
+                }
+                let mut rows = vec![["PROFILE", "USER", "GRANT", "LOGGED-IN", "SESSION-ENDS"].map(str::to_owned)];
+                for (_, session) in &sessions {
+                    rows.push([
+                        session.profile.clone(),
+                        output::escape_untrusted(session.subject.as_deref().unwrap_or("-")),
+                        session.grant.clone(),
+                        session.logged_in_at.to_string(),
+                        match session.refresh_expires_at {
+                            Some(at) => format!("{at} ({})", human_countdown(now.seconds_until(at))),
+                            None => "when the issuer ends it".to_owned(),
+                        },
+                    ]);
+                }
+                text.push_str(&table(&rows));
+            }
+            output::stdout(&text)?;
         }
         CacheCommand::Clear(CacheClearArgs { all }) => {
             let (removed, whose) = if all {

@@ -46,7 +46,11 @@ pub fn run(ctx: &Context<'_>, args: &GetArgs) -> anyhow::Result<Exit> {
         no_cache: args.no_cache,
         min_validity: args.min_validity.0,
     };
-    let (token, source) = super::cached_token(ctx, &paths, &profile, options, now, None)?;
+    // A person may be asked to sign in only where they can answer: a terminal, and
+    // an exec client that connected it (docs/login.md#kubectl).
+    // Worked out on a miss only: a hit costs what an application's does.
+    let interaction = || crate::login::terminal::can_interact(ctx.env).then(crate::login::Interaction::default);
+    let (token, source) = super::cached_token_with(ctx, &paths, &profile, options, now, None, &interaction)?;
     let text = render(format, exec_version, &profile, &token, source, args.min_validity.0, now)?;
     output::stdout(&text)?;
     Ok(Exit::Success)

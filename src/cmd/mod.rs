@@ -5,6 +5,7 @@ pub mod cache;
 pub mod doctor;
 pub mod get;
 pub mod inspect;
+pub mod login;
 pub mod profile;
 pub mod setup;
 
@@ -46,9 +47,19 @@ pub fn resolve_profile(ctx: &Context<'_>, paths: &Paths) -> anyhow::Result<Resol
     Ok(resolved)
 }
 
+/// The cache directory of `paths`, with the test-only lock wait when it is set.
+pub fn cache_of(paths: &Paths) -> Cache {
+    let cache = Cache::new(&paths.cache_dir);
+    match paths.lock_wait {
+        Some(wait) => cache.with_lock_wait(wait),
+        None => cache,
+    }
+}
+
 /// A token for `profile` through the cache: the cached one when it is fresh, else one
 /// from the server, through `online` when the command has one, else through one built
-/// here, on the miss only.
+/// here, on the miss only. A person's profile renews its session, and signs in when
+/// `interaction` allows it (docs/login.md).
 pub fn cached_token(
     ctx: &Context<'_>,
     paths: &Paths,
@@ -57,11 +68,21 @@ pub fn cached_token(
     now: Timestamp,
     online: Option<&Online>,
 ) -> anyhow::Result<(Token, Source)> {
-    let mut cache = Cache::new(&paths.cache_dir);
-    if let Some(wait) = paths.lock_wait {
-        cache = cache.with_lock_wait(wait);
-    }
-    get_or_fetch(&cache, profile, options, ctx.log, now, || {
+    cached_token_with(ctx, paths, profile, options, now, online, &|| None)
+}
+
+/// [`cached_token`], with a sign-in allowed as `interaction` says.
+pub fn cached_token_with(
+    ctx: &Context<'_>,
+    paths: &Paths,
+    profile: &ResolvedProfile,
+    options: Options,
+    now: Timestamp,
+    online: Option<&Online>,
+    interaction: &dyn Fn() -> Option<crate::login::Interaction>,
+) -> anyhow::Result<(Token, Source)> {
+    let cache = cache_of(paths);
+    get_or_fetch(&cache, profile, options, ctx.log, now, |held| {
         let built;
         let online = match online {
             Some(online) => online,
@@ -70,6 +91,9 @@ pub fn cached_token(
                 &built
             }
         };
+        if profile.grant.is_user() {
+            return crate::login::user_token(profile, &cache, held, online, interaction().as_ref(), ctx.log, now);
+        }
         // A client-secret-command runs here, on a miss only.
         let secret = profile.secret()?;
         ctx.log.protect(secret.expose());

@@ -153,6 +153,21 @@ fn set(file: &mut profile::ProfilesFile, args: ProfileSetArgs, stdin: &mut dyn R
     if let Some(v) = args.timeout {
         p.timeout = Some(v);
     }
+    if let Some(v) = args.grant {
+        p.grant = Some(v.into());
+    }
+    if let Some(v) = args.issuer {
+        p.issuer = Some(v);
+    }
+    if let Some(v) = args.username {
+        p.username = Some(v);
+    }
+    if let Some(v) = args.scopes {
+        p.scopes = Some(v);
+    }
+    if let Some(v) = args.listen_address {
+        p.listen_address = Some(v);
+    }
     if let Some(path) = args.client_secret_file {
         p.clear_secret_sources();
         p.client_secret_file = Some(path);

@@ -27,6 +27,7 @@ pub fn run(ctx: &Context<'_>, args: SetupArgs) -> anyhow::Result<Exit> {
         profile: profile.name.clone(),
         profiles_file: paths.profiles_file.clone(),
         api_version: args.exec_api_version.unwrap_or_default(),
+        interactive: profile.grant.unwrap_or_default().is_user(),
     };
     let context = args.context.map(|name| ContextEdit {
         name,

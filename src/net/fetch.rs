@@ -11,6 +11,7 @@ use crate::output::{DECISIONS, Log, WIRE};
 use crate::profile::ResolvedProfile;
 use crate::secret::Secret;
 use crate::time::{GoDuration, Timestamp};
+use crate::token::grant::Grant;
 use crate::token::{Endpoint, Generation, Refusal, Token, TokenError, parse_response};
 
 /// A token fresh from the server, and what `doctor` wants to know about the exchange.
@@ -21,12 +22,18 @@ pub struct Fetched {
     pub endpoint: Endpoint,
     /// The server's `Date` header.
     pub date: Option<String>,
+    /// A user grant's refresh token, and when it expires if the server said.
+    pub refresh: Option<(Secret<String>, Option<Timestamp>)>,
+    /// The `nonce` claim of the id token, when one came (the code flow checks it).
+    pub nonce: Option<String>,
 }
 
-/// Gets a token for `profile` from the server.
+/// Gets a token for `profile` from the server with `grant` (the application's
+/// client credentials, or a person's grant), the client's secret when it has one.
 pub async fn fetch(
     profile: &ResolvedProfile,
-    secret: &Secret<String>,
+    grant: Grant<'_>,
+    client_secret: Option<&Secret<String>>,
     http: &Http,
     memory: Option<&AuthMemory>,
     log: &Log,
@@ -41,7 +48,7 @@ pub async fn fetch(
     if let Some(generation) = fixed {
         let endpoint = Endpoint::for_profile(profile, generation);
         log_at!(log, DECISIONS, "auth: {}: {}", profile.auth.as_str(), endpoint.url);
-        return match attempt(profile, secret, &endpoint, http, log, now, deadline).await {
+        return match attempt(profile, grant, client_secret, &endpoint, http, log, now, deadline).await {
             Err(Refused::Absent { reason, .. }) => Err(TokenError::Unavailable {
                 url: endpoint.url,
                 detail: reason,
@@ -61,6 +68,10 @@ pub async fn fetch(
         .and_then(|memory| memory.recall(&profile.url))
         .filter(|g| *g != Generation::Keycloak || profile.realm.is_some());
     let mut order = Generation::detection_order(profile.realm.is_some());
+    if !matches!(grant, Grant::ClientCredentials { .. }) {
+        // A person's grants speak one JSON at /api/v1/token (Run:ai 2.15 and later).
+        order.retain(|g| *g != Generation::AppToken);
+    }
     if let Some(known) = remembered {
         order.retain(|g| *g != known);
         order.insert(0, known);
@@ -86,7 +97,7 @@ pub async fn fetch(
             generation.name(),
             endpoint.url
         );
-        match attempt(profile, secret, &endpoint, http, log, now, deadline).await {
+        match attempt(profile, grant, client_secret, &endpoint, http, log, now, deadline).await {
             Ok(fetched) => {
                 if remembered != Some(generation)
                     && let Some(memory) = memory
@@ -127,6 +138,29 @@ pub async fn fetch(
     })
 }
 
+/// One token request to a known endpoint: the issuer's discovered one, or the one
+/// that issued a session's refresh token.
+pub async fn fetch_at(
+    profile: &ResolvedProfile,
+    grant: Grant<'_>,
+    client_secret: Option<&Secret<String>>,
+    endpoint: &Endpoint,
+    http: &Http,
+    log: &Log,
+    now: Timestamp,
+) -> Result<Fetched, TokenError> {
+    let deadline = Instant::now() + profile.timeout;
+    match attempt(profile, grant, client_secret, endpoint, http, log, now, deadline).await {
+        Ok(fetched) => Ok(fetched),
+        Err(Refused::Absent { reason, .. }) => Err(TokenError::Unavailable {
+            url: endpoint.url.clone(),
+            detail: reason,
+            hint: None,
+        }),
+        Err(Refused::Fatal(err)) => Err(err),
+    }
+}
+
 enum Refused {
     /// Not there: the URL itself (`url_missing`), or only this grant type.
     Absent {
@@ -136,16 +170,25 @@ enum Refused {
     Fatal(TokenError),
 }
 
+/// One token request to one endpoint.
+#[allow(clippy::too_many_arguments)]
 async fn attempt(
     profile: &ResolvedProfile,
-    secret: &Secret<String>,
+    grant: Grant<'_>,
+    client_secret: Option<&Secret<String>>,
     endpoint: &Endpoint,
     http: &Http,
     log: &Log,
     now: Timestamp,
     deadline: Instant,
 ) -> Result<Fetched, Refused> {
-    let request = endpoint.request(&profile.client_id, secret, &profile.scope);
+    for secret in grant.secrets().into_iter().chain(client_secret) {
+        log.protect(secret.expose());
+    }
+    let request = match grant {
+        Grant::ClientCredentials { secret } => endpoint.request(&profile.client_id, secret, &profile.scope),
+        user => endpoint.user_request(&profile.client_id, &profile.scopes.join(" "), user, client_secret),
+    };
     let unavailable = |detail: String, hint: Option<String>| {
         Refused::Fatal(TokenError::Unavailable {
             url: endpoint.url.clone(),
@@ -190,6 +233,9 @@ async fn attempt(
     .map_err(|refusal| refusal.map_detail(|detail| withhold_echo(detail, log)));
     if let Ok(granted) = &parsed {
         log.protect(granted.token.expose());
+        for other in granted.refresh_token.iter().chain(&granted.id_token) {
+            log.protect(other.expose());
+        }
     }
     if log.enabled(WIRE) {
         log_at!(log, WIRE, "< {}", redact_body(&response.body, log));
@@ -200,7 +246,18 @@ async fn attempt(
         String::new()
     };
     match parsed {
-        Ok(granted) => {
+        Ok(mut granted) => {
+            let refresh = granted.refresh_token.take().map(|token| {
+                let expires_at = granted
+                    .refresh_expires_in
+                    .map(|seconds| now.plus(std::time::Duration::from_secs(seconds)));
+                (token, expires_at)
+            });
+            let nonce = granted
+                .id_token
+                .take()
+                .and_then(|id| crate::token::jwt::decode(id.expose()))
+                .and_then(|d| d.claims.get("nonce").and_then(|n| n.as_str()).map(str::to_owned));
             let token = Token::from_granted(granted, now);
             log_at!(
                 log,
@@ -217,6 +274,8 @@ async fn attempt(
                 token,
                 endpoint: endpoint.clone(),
                 date: response.date,
+                refresh,
+                nonce,
             })
         }
         Err(Refusal::Absent(reason)) => Err(Refused::Absent {
@@ -232,8 +291,13 @@ async fn attempt(
             client_id: profile.client_id.clone(),
             profile: profile.name.clone(),
             detail,
+            user: !matches!(grant, Grant::ClientCredentials { .. }),
         })),
         Err(Refusal::Unavailable(detail)) => Err(unavailable(format!("{detail}{after}"), None)),
+        Err(Refusal::Pending(slow_down)) => Err(Refused::Fatal(TokenError::Pending {
+            url: endpoint.url.clone(),
+            slow_down,
+        })),
     }
 }
 

@@ -16,6 +16,7 @@ use crate::profile::ResolvedProfile;
 use crate::secret::Secret;
 use crate::time::Timestamp;
 use crate::token::TokenError;
+use crate::token::grant::Grant;
 
 pub use fetch::Fetched;
 
@@ -54,9 +55,29 @@ impl Online {
         log: &Log,
         now: Timestamp,
     ) -> Result<Fetched, TokenError> {
+        self.fetch_grant(profile, Grant::ClientCredentials { secret }, None, cache_dir, log, now)
+    }
+
+    /// [`Online::fetch`] with any grant.
+    pub fn fetch_grant(
+        &self,
+        profile: &ResolvedProfile,
+        grant: Grant<'_>,
+        client_secret: Option<&Secret<String>>,
+        cache_dir: Option<&Path>,
+        log: &Log,
+        now: Timestamp,
+    ) -> Result<Fetched, TokenError> {
         let memory = cache_dir.and_then(AuthMemory::trusted);
-        self.runtime
-            .block_on(fetch::fetch(profile, secret, &self.http, memory.as_ref(), log, now))
+        self.runtime.block_on(fetch::fetch(
+            profile,
+            grant,
+            client_secret,
+            &self.http,
+            memory.as_ref(),
+            log,
+            now,
+        ))
     }
 
     pub fn block_on<F: std::future::Future>(&self, future: F) -> F::Output {

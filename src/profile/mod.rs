@@ -23,11 +23,11 @@ use crate::paths::Env;
 
 pub use model::check_name;
 pub use model::{
-    API_VERSION, Api, AuthMode, DEFAULT_SCOPE, DEFAULT_TIMEOUT, KEYS, KIND, Profile, ProfilesFile, TokenField,
-    UNSETTABLE,
+    API_VERSION, Api, AuthMode, DEFAULT_LISTEN_ADDRESSES, DEFAULT_SCOPE, DEFAULT_TIMEOUT, DEFAULT_USER_SCOPES,
+    GrantType, KEYS, KIND, Profile, ProfilesFile, TokenField, UNSETTABLE,
 };
 pub use parse::{parse_text, to_yaml};
-pub use resolve::{ResolvedProfile, TlsSettings, check_static};
+pub use resolve::{ResolvedProfile, TlsSettings, check_listen_address, check_static};
 pub use secret_source::SecretSource;
 
 use parse::{key_line, parse};

@@ -115,6 +115,45 @@ impl TokenField {
     }
 }
 
+/// How the profile gets its tokens: as an application, or as a person signing in
+/// (docs/login.md).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum GrantType {
+    /// The application's client id and secret (OAuth2 client credentials).
+    #[default]
+    ClientCredentials,
+    /// The person's username and password, asked for at `login`, never stored.
+    Password,
+    /// A browser sign-in with PKCE, redirected to a loopback address.
+    AuthorizationCode,
+    /// A code shown here, entered on another device's browser (RFC 8628).
+    DeviceCode,
+}
+
+impl GrantType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GrantType::ClientCredentials => "client-credentials",
+            GrantType::Password => "password",
+            GrantType::AuthorizationCode => "authorization-code",
+            GrantType::DeviceCode => "device-code",
+        }
+    }
+
+    /// A person signs in: a session with a refresh token, `login` and `logout`.
+    pub fn is_user(self) -> bool {
+        self != GrantType::ClientCredentials
+    }
+}
+
+/// Scopes a user grant asks for unless `scopes` says otherwise: `offline_access` is
+/// what makes the issuer hand out a refresh token.
+pub const DEFAULT_USER_SCOPES: [&str; 2] = ["openid", "offline_access"];
+/// Where the authorization-code flow listens for the browser's redirect: Run:ai's own
+/// CLI port first, then any free port.
+pub const DEFAULT_LISTEN_ADDRESSES: [&str; 2] = ["127.0.0.1:43121", "127.0.0.1:0"];
+
 /// One profile as written in the file. Optional keys stay `None` so that saving
 /// writes back only what the user wrote.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -153,6 +192,16 @@ pub struct Profile {
     pub insecure_skip_tls_verify: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none", with = "duration_text")]
     pub timeout: Option<GoDuration>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grant: Option<GrantType>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issuer: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scopes: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub listen_address: Option<Vec<String>>,
 }
 
 mod duration_text {
@@ -203,7 +252,7 @@ impl Profile {
 /// Every key a profile may hold, as the file spells it: the one list `profile set`,
 /// `--unset` and their messages are checked against (a unit test fails when the
 /// model gains a key that is not here).
-pub const KEYS: [&str; 18] = [
+pub const KEYS: [&str; 23] = [
     "name",
     "url",
     "api",
@@ -222,11 +271,16 @@ pub const KEYS: [&str; 18] = [
     "certificate-authority-data",
     "insecure-skip-tls-verify",
     "timeout",
+    "grant",
+    "issuer",
+    "username",
+    "scopes",
+    "listen-address",
 ];
 
 /// The keys that `profile set --unset` removes: the optional ones that are not a
 /// secret source (those are replaced by setting another).
-pub const UNSETTABLE: [&str; 11] = [
+pub const UNSETTABLE: [&str; 16] = [
     "api",
     "researcher-url",
     "auth",
@@ -238,6 +292,11 @@ pub const UNSETTABLE: [&str; 11] = [
     "certificate-authority-data",
     "insecure-skip-tls-verify",
     "timeout",
+    "grant",
+    "issuer",
+    "username",
+    "scopes",
+    "listen-address",
 ];
 
 impl Profile {
@@ -255,6 +314,11 @@ impl Profile {
             "certificate-authority-data" => self.certificate_authority_data = None,
             "insecure-skip-tls-verify" => self.insecure_skip_tls_verify = None,
             "timeout" => self.timeout = None,
+            "grant" => self.grant = None,
+            "issuer" => self.issuer = None,
+            "username" => self.username = None,
+            "scopes" => self.scopes = None,
+            "listen-address" => self.listen_address = None,
             _ => return false,
         }
         true
@@ -302,6 +366,11 @@ mod tests {
             certificate_authority_data: Some("d".into()),
             insecure_skip_tls_verify: Some(false),
             timeout: Some(GoDuration(Duration::from_secs(1))),
+            grant: Some(GrantType::Password),
+            issuer: Some("i".into()),
+            username: Some("u".into()),
+            scopes: Some(vec!["s".into()]),
+            listen_address: Some(vec!["127.0.0.1:0".into()]),
         };
         let value = serde_json::to_value(&full).unwrap();
         value.as_object().unwrap().keys().cloned().collect()

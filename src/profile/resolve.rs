@@ -13,7 +13,10 @@ use crate::error::ConfigError;
 use crate::paths::{Env, expand};
 use crate::secret::{Secret, hex};
 
-use super::model::{Api, AuthMode, DEFAULT_SCOPE, DEFAULT_TIMEOUT, Profile, TokenField, check_name};
+use super::model::{
+    Api, AuthMode, DEFAULT_LISTEN_ADDRESSES, DEFAULT_SCOPE, DEFAULT_TIMEOUT, DEFAULT_USER_SCOPES, GrantType, Profile,
+    TokenField, check_name,
+};
 use super::secret_source::SecretSource;
 
 /// TLS settings for the token endpoint and the Run:ai API.
@@ -50,6 +53,16 @@ pub struct ResolvedProfile {
     pub scope: String,
     pub tls: TlsSettings,
     pub timeout: Duration,
+    /// How tokens are had: the application's credentials, or a person's sign-in.
+    pub grant: GrantType,
+    /// The user grants' OpenID Connect issuer (`issuer`, else the Keycloak realm's).
+    pub issuer: Option<String>,
+    /// The password grant's username.
+    pub username: Option<String>,
+    /// The user grants' scopes.
+    pub scopes: Vec<String>,
+    /// Where the authorization-code flow listens, first free one first.
+    pub listen_addresses: Vec<std::net::SocketAddr>,
 }
 
 impl ResolvedProfile {
@@ -73,6 +86,14 @@ impl ResolvedProfile {
         Ok(self.secret.get_or_init(|| loaded))
     }
 
+    /// The client secret of a user grant's client, if it has one (most are public).
+    pub fn user_client_secret(&self) -> anyhow::Result<Option<&Secret<String>>> {
+        match self.secret_source {
+            SecretSource::None => Ok(None),
+            _ => self.secret().map(Some),
+        }
+    }
+
     /// The secret if it is loaded already (never runs a command).
     pub fn loaded_secret(&self) -> Option<&Secret<String>> {
         self.secret.get()
@@ -82,6 +103,7 @@ impl ResolvedProfile {
     /// (a hit must not run it), else a SHA-256 of the secret (rotating it misses).
     pub fn secret_identity(&self) -> String {
         match self.secret_source.identity_without_loading() {
+            Some(_) if self.secret_source == SecretSource::None => "none".to_owned(),
             Some(command) => format!("command {command}"),
             None => {
                 let secret = self.secret.get().map(|s| s.expose().as_str()).unwrap_or_default();
@@ -120,6 +142,11 @@ impl ResolvedProfile {
             scope: DEFAULT_SCOPE.into(),
             tls: TlsSettings::default(),
             timeout: DEFAULT_TIMEOUT,
+            grant: GrantType::ClientCredentials,
+            issuer: None,
+            username: None,
+            scopes: DEFAULT_USER_SCOPES.iter().map(|s| (*s).to_owned()).collect(),
+            listen_addresses: Vec::new(),
         }
         .with_secret("s3cret")
     }
@@ -144,7 +171,8 @@ pub(super) fn resolve(
         Some(path) => Some(expand(path, base, env).map_err(|e| config_error!("{}: {e}", at("certificate-authority")))?),
         None => None,
     };
-    let secret_source = SecretSource::of(profile, base, env, checked.timeout, file, at)?;
+    let grant = profile.grant.unwrap_or_default();
+    let secret_source = SecretSource::of(profile, grant.is_user(), base, env, checked.timeout, file, at)?;
     let secret = OnceLock::new();
     if secret_source.identity_without_loading().is_none() {
         let _ = secret.set(secret_source.load(env, at)?);
@@ -169,6 +197,14 @@ pub(super) fn resolve(
             insecure_skip_verify: profile.insecure_skip_tls_verify.unwrap_or(false),
         },
         timeout: checked.timeout,
+        grant,
+        issuer: checked.issuer,
+        username: profile.username.clone().filter(|u| !u.is_empty()),
+        scopes: profile
+            .scopes
+            .clone()
+            .unwrap_or_else(|| DEFAULT_USER_SCOPES.iter().map(|s| (*s).to_owned()).collect()),
+        listen_addresses: checked.listen_addresses,
     })
 }
 
@@ -185,6 +221,8 @@ struct Checked {
     researcher_url: Option<String>,
     token_url: Option<String>,
     timeout: Duration,
+    issuer: Option<String>,
+    listen_addresses: Vec<std::net::SocketAddr>,
 }
 
 /// The checks that need nothing but the profile itself.
@@ -216,12 +254,82 @@ fn check_values(profile: &Profile) -> Result<Checked, BadValue> {
     if timeout.is_zero() {
         return Err(bad("timeout", "must be more than 0s".to_owned()));
     }
+    let grant = profile.grant.unwrap_or_default();
+    let issuer = match optional_url("issuer", &profile.issuer)? {
+        Some(issuer) => Some(issuer),
+        // Keycloak's realm is an issuer at a known place.
+        None if realm.is_some() && matches!(profile.auth, Some(AuthMode::Keycloak) | None | Some(AuthMode::Auto)) => {
+            realm.map(|realm| format!("{url}/auth/realms/{realm}"))
+        }
+        None => None,
+    };
+    if matches!(grant, GrantType::AuthorizationCode | GrantType::DeviceCode) && issuer.is_none() {
+        return Err(BadValue {
+            key: "issuer",
+            message: format!("grant: {} needs an issuer", grant.as_str()),
+            hint: Some(
+                "set issuer to the OpenID Connect issuer URL (its discovery document is at \
+                 {issuer}/.well-known/openid-configuration), or realm for Run:ai 2.13 and older"
+                    .to_owned(),
+            ),
+        });
+    }
+    if !grant.is_user() {
+        for (key, set) in [
+            ("username", profile.username.is_some()),
+            ("scopes", profile.scopes.is_some()),
+            ("listen-address", profile.listen_address.is_some()),
+        ] {
+            if set {
+                return Err(BadValue {
+                    key,
+                    message: "is for user grants only".to_owned(),
+                    hint: Some("set grant: password, authorization-code or device-code, or remove it".to_owned()),
+                });
+            }
+        }
+    }
+    if profile
+        .scopes
+        .as_ref()
+        .is_some_and(|scopes| scopes.iter().any(|s| s.is_empty() || s.contains(char::is_whitespace)))
+    {
+        return Err(bad("scopes", "a scope must be one word".to_owned()));
+    }
+    let listen_addresses = match &profile.listen_address {
+        Some(addresses) if addresses.is_empty() => return Err(bad("listen-address", "must not be empty".to_owned())),
+        Some(addresses) => addresses
+            .iter()
+            .map(String::as_str)
+            .map(check_listen_address)
+            .collect::<Result<_, _>>(),
+        None => DEFAULT_LISTEN_ADDRESSES
+            .iter()
+            .copied()
+            .map(check_listen_address)
+            .collect(),
+    }
+    .map_err(|e| bad("listen-address", e))?;
     Ok(Checked {
         url,
         researcher_url,
         token_url,
         timeout,
+        issuer,
+        listen_addresses,
     })
+}
+
+/// A loopback `address:port`: the browser's redirect must never reach another host,
+/// nor this one from the network (docs/security.md#signing-in).
+pub fn check_listen_address(text: &str) -> Result<std::net::SocketAddr, String> {
+    let address: std::net::SocketAddr = text
+        .parse()
+        .map_err(|_| format!("{text:?} is not an address:port (such as 127.0.0.1:43121)"))?;
+    if !address.ip().is_loopback() {
+        return Err(format!("{text:?} is not a loopback address (127.0.0.1 or [::1])"));
+    }
+    Ok(address)
 }
 
 /// The checks `profile set` runs before it writes: everything but the secret.

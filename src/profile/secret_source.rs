@@ -28,6 +28,8 @@ pub enum SecretSource {
     Env(String),
     /// `client-secret-command`: run without a shell, bounded by the profile's timeout.
     Command { argv: Vec<String>, timeout: Duration },
+    /// None: a user grant's public client (docs/login.md).
+    None,
 }
 
 impl fmt::Display for SecretSource {
@@ -35,6 +37,7 @@ impl fmt::Display for SecretSource {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             SecretSource::Inline(_) => f.write_str("client-secret (inline)"),
+            SecretSource::None => f.write_str("none (a public client)"),
             SecretSource::File(path) => write!(f, "client-secret-file {}", path.display()),
             SecretSource::Env(name) => write!(f, "client-secret-env ${name}"),
             // The program alone: its arguments may hold anything, and the command
@@ -55,6 +58,7 @@ impl SecretSource {
     /// `base` is the profiles file's directory (relative paths are relative to it).
     pub fn of(
         profile: &Profile,
+        optional: bool,
         base: &Path,
         env: &Env,
         timeout: Duration,
@@ -87,6 +91,9 @@ impl SecretSource {
                 timeout,
             });
         }
+        if optional {
+            return Ok(SecretSource::None);
+        }
         Err(ConfigError::new(format!(
             "{}: profile {:?} has no secret source",
             file.display(),
@@ -105,6 +112,7 @@ impl SecretSource {
     pub fn identity_without_loading(&self) -> Option<String> {
         match self {
             SecretSource::Command { argv, .. } => Some(format!("{argv:?}")),
+            SecretSource::None => Some("none".to_owned()),
             _ => None,
         }
     }
@@ -121,6 +129,9 @@ impl SecretSource {
             })?,
             SecretSource::Command { argv, timeout } => {
                 run_secret_command(argv, *timeout).map_err(|e| e.context(at("client-secret-command")))?
+            }
+            SecretSource::None => {
+                return Err(config_error!("{}: the profile has no client secret", at("client-id")));
             }
         };
         let value = value.trim().to_owned();

@@ -4,6 +4,8 @@
 //!
 //! Nothing here does I/O: [`crate::net`] moves the bytes and picks the endpoints.
 
+pub mod discovery;
+pub mod grant;
 pub mod jwt;
 
 use serde::{Deserialize, Serialize};
@@ -56,6 +58,19 @@ impl Generation {
             Generation::OAuth2 => "oauth2",
             other => other.auth().as_str(),
         }
+    }
+
+    /// The generation of [`Generation::name`].
+    pub fn from_name(name: &str) -> Option<Self> {
+        [
+            Generation::V2,
+            Generation::V1,
+            Generation::AppToken,
+            Generation::Keycloak,
+            Generation::OAuth2,
+        ]
+        .into_iter()
+        .find(|g| g.name() == name)
     }
 
     /// The order `auth: auto` tries, given whether a realm is configured.
@@ -209,6 +224,11 @@ struct WireResponse {
     /// Seconds; some servers send a string.
     #[serde(alias = "expiresIn")]
     expires_in: Option<Value>,
+    #[serde(alias = "refreshToken")]
+    refresh_token: Option<String>,
+    /// Keycloak's refresh token lifetime, seconds.
+    #[serde(alias = "refreshExpiresIn")]
+    refresh_expires_in: Option<Value>,
 }
 
 /// What a token endpoint granted.
@@ -218,6 +238,12 @@ pub struct Granted {
     pub token_type: String,
     /// `expires_in` / `expiresIn`, seconds.
     pub expires_in: Option<u64>,
+    /// A user grant's refresh token (`refresh_token` / `refreshToken`).
+    pub refresh_token: Option<Secret<String>>,
+    /// `refresh_expires_in` (Keycloak), seconds.
+    pub refresh_expires_in: Option<u64>,
+    /// The id token, when the token field is the access token and one came too.
+    pub id_token: Option<Secret<String>>,
 }
 
 /// Why an answer is not a token.
@@ -233,6 +259,9 @@ pub enum Refusal {
     Rejected(String),
     /// Anything else (exit 4).
     Unavailable(String),
+    /// A device-code poll before the person finished (RFC 8628 section 3.5):
+    /// `authorization_pending`, or `slow_down` (true).
+    Pending(bool),
 }
 
 impl Refusal {
@@ -243,6 +272,7 @@ impl Refusal {
             Refusal::UnknownGrant(text) => Refusal::UnknownGrant(change(text)),
             Refusal::Rejected(text) => Refusal::Rejected(change(text)),
             Refusal::Unavailable(text) => Refusal::Unavailable(change(text)),
+            Refusal::Pending(slow_down) => Refusal::Pending(slow_down),
         }
     }
 }
@@ -300,9 +330,14 @@ pub fn parse_response(
             .unwrap_or("")
             .to_ascii_lowercase()
     };
+    match text("error").as_str() {
+        "authorization_pending" => return Err(Refusal::Pending(false)),
+        "slow_down" => return Err(Refusal::Pending(true)),
+        _ => {}
+    }
     if matches!(
         text("error").as_str(),
-        "invalid_client" | "unauthorized_client" | "invalid_grant"
+        "invalid_client" | "unauthorized_client" | "invalid_grant" | "access_denied" | "expired_token"
     ) {
         return Err(Refusal::Rejected(described("answered")));
     }
@@ -330,9 +365,9 @@ pub fn parse_response(
 fn granted(value: Value, field: TokenField) -> Result<Granted, Refusal> {
     let wire: WireResponse = serde_json::from_value(value)
         .map_err(|err| Refusal::Unavailable(format!("answered JSON that is not a token response: {err}")))?;
-    let token = match field {
-        TokenField::AccessToken => wire.access_token,
-        TokenField::IdToken => wire.id_token,
+    let (token, id_token) = match field {
+        TokenField::AccessToken => (wire.access_token, wire.id_token),
+        TokenField::IdToken => (wire.id_token, None),
     };
     let token = token
         .filter(|t| !t.is_empty())
@@ -345,20 +380,32 @@ fn granted(value: Value, field: TokenField) -> Result<Granted, Refusal> {
             field.as_str()
         )));
     }
-    // A lifetime of 0 or less says nothing: the expiry is then unknown.
-    let expires_in = match wire.expires_in {
+    let refresh_token = wire.refresh_token.filter(|t| !t.is_empty());
+    if refresh_token.as_deref().is_some_and(|t| !is_header_safe(t)) {
+        return Err(Refusal::Unavailable(
+            "answered a refresh_token with spaces or control characters".to_owned(),
+        ));
+    }
+    Ok(Granted {
+        token: Secret::new(token),
+        token_type: wire.token_type.unwrap_or_else(|| "Bearer".to_owned()),
+        expires_in: seconds(wire.expires_in),
+        refresh_token: refresh_token.map(Secret::new),
+        refresh_expires_in: seconds(wire.refresh_expires_in),
+        id_token: id_token.filter(|t| !t.is_empty()).map(Secret::new),
+    })
+}
+
+/// A lifetime in seconds, as a number or a string. 0 or less says nothing: unknown.
+fn seconds(value: Option<Value>) -> Option<u64> {
+    match value {
         Some(Value::Number(n)) => n
             .as_u64()
             .or_else(|| n.as_f64().filter(|f| f.is_finite() && *f >= 1.0).map(|f| f as u64)),
         Some(Value::String(s)) => s.trim().parse().ok(),
         _ => None,
     }
-    .filter(|seconds| *seconds > 0);
-    Ok(Granted {
-        token: Secret::new(token),
-        token_type: wire.token_type.unwrap_or_else(|| "Bearer".to_owned()),
-        expires_in,
-    })
+    .filter(|seconds| *seconds > 0)
 }
 
 /// What a server said about an error: its `error` code and its description
@@ -449,13 +496,15 @@ impl Token {
 /// Why no token could be had: exit 3 or 4.
 #[derive(Debug, thiserror::Error)]
 pub enum TokenError {
-    /// The endpoint refused the client's credentials.
-    #[error("token endpoint {url} rejected the credentials of client {client_id:?}: {detail}")]
+    /// The endpoint refused the client's credentials, or the person's.
+    #[error("{}", rejected_text(url, client_id, detail, *user))]
     Rejected {
         url: String,
         client_id: String,
         profile: String,
         detail: String,
+        /// A person's grant (username and password, code), not the application's.
+        user: bool,
     },
     /// The endpoint could not be used (network, TLS, timeout, 5xx, bad answer).
     #[error("token endpoint {url} {detail}")]
@@ -471,14 +520,36 @@ pub enum TokenError {
         tried: String,
         has_realm: bool,
     },
+    /// A person must sign in, and this process cannot ask them to (docs/login.md).
+    #[error("{reason}")]
+    LoginNeeded { profile: String, reason: String },
+    /// A device-code poll before the person finished; `slow_down` asks for longer
+    /// intervals. The device flow polls again; it is never shown.
+    #[error("token endpoint {url}: the sign-in is not finished yet")]
+    Pending { url: String, slow_down: bool },
+}
+
+fn rejected_text(url: &str, client_id: &str, detail: &str, user: bool) -> String {
+    if user {
+        format!("token endpoint {url} rejected the sign-in of client {client_id:?}: {detail}")
+    } else {
+        format!("token endpoint {url} rejected the credentials of client {client_id:?}: {detail}")
+    }
 }
 
 impl TokenError {
     pub fn hint(&self) -> Option<String> {
         match self {
+            TokenError::Rejected {
+                profile, user: true, ..
+            } => Some(format!(
+                "check the username and password, then run: kubectl runai-token login -p {profile}"
+            )),
             TokenError::Rejected { profile, .. } => Some(format!(
                 "check client-id and the client secret of profile {profile:?}; regenerating a secret in Run:ai revokes the old one"
             )),
+            TokenError::LoginNeeded { profile, .. } => Some(format!("kubectl runai-token login -p {profile}")),
+            TokenError::Pending { .. } => None,
             TokenError::Unavailable { hint, .. } => hint.clone(),
             TokenError::NotFound { has_realm, .. } => Some(if *has_realm {
                 "check that url is the Run:ai control plane URL, or set auth explicitly".to_owned()
@@ -589,7 +660,10 @@ mod tests {
             Ok(Granted {
                 token: Secret::new("AT".into()),
                 token_type: "bearer".into(),
-                expires_in: Some(36000)
+                expires_in: Some(36000),
+                refresh_token: None,
+                refresh_expires_in: None,
+                id_token: Some(Secret::new("IT".into()))
             })
         );
         let id = parse_response(Generation::Keycloak, 200, None, body.as_bytes(), TokenField::IdToken).unwrap();
@@ -607,7 +681,10 @@ mod tests {
             Ok(Granted {
                 token: Secret::new("AT".into()),
                 token_type: "Bearer".into(),
-                expires_in: Some(3600)
+                expires_in: Some(3600),
+                refresh_token: Some(Secret::new("RT".into())),
+                refresh_expires_in: None,
+                id_token: Some(Secret::new("IT".into()))
             })
         );
         assert_eq!(
@@ -615,7 +692,10 @@ mod tests {
             Ok(Granted {
                 token: Secret::new("AT".into()),
                 token_type: "Bearer".into(),
-                expires_in: None
+                expires_in: None,
+                refresh_token: None,
+                refresh_expires_in: None,
+                id_token: None
             })
         );
     }
@@ -817,6 +897,9 @@ mod tests {
             token: Secret::new("opaque".into()),
             token_type: "Bearer".into(),
             expires_in: Some(60),
+            refresh_token: None,
+            refresh_expires_in: None,
+            id_token: None,
         };
         assert_eq!(Token::from_granted(with, now).expires_at, Some(Timestamp(1_060)));
         let jwt = jwt::encode_unsigned(&serde_json::json!({"exp": 5_000}));
@@ -824,12 +907,18 @@ mod tests {
             token: Secret::new(jwt),
             token_type: "Bearer".into(),
             expires_in: None,
+            refresh_token: None,
+            refresh_expires_in: None,
+            id_token: None,
         };
         assert_eq!(Token::from_granted(from_jwt, now).expires_at, Some(Timestamp(5_000)));
         let unknown = Granted {
             token: Secret::new("opaque".into()),
             token_type: "Bearer".into(),
             expires_in: None,
+            refresh_token: None,
+            refresh_expires_in: None,
+            id_token: None,
         };
         assert_eq!(Token::from_granted(unknown, now).expires_at, None);
     }

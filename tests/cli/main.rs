@@ -23,6 +23,8 @@ mod get;
 mod inspect;
 mod krew;
 mod kubectl;
+mod login;
+mod login_browser;
 mod network;
 mod plugin;
 mod profile_cmd;

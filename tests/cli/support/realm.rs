@@ -91,6 +91,8 @@ impl Realm {
             kube_url: text("kubeUrl"),
             ca: text("ca").unwrap(),
             clients: spec.clients,
+            plain_issuer: text("plainIssuer").unwrap(),
+            users: spec.users,
         }
     }
 
@@ -132,6 +134,32 @@ pub struct TenantSpec {
     pub tls: bool,
     pub clock_skew: i64,
     pub kube: bool,
+    pub users: Vec<User>,
+}
+
+/// A person of a tenant, with a password unique to this test run.
+#[derive(Clone, Debug)]
+pub struct User {
+    pub username: String,
+    pub password: String,
+    pub name: String,
+    pub roles: Vec<String>,
+}
+
+/// The public client id the realm registers for the user grants.
+pub const USER_CLIENT: &str = "runai-cli";
+
+/// A user whose password is unique to this test run (so a leak is unambiguous), and
+/// needs form and JSON encoding.
+pub fn user(username: &str, roles: &[&str]) -> User {
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    User {
+        username: username.to_owned(),
+        password: format!("pw+{}/{n} &\"Kq7", std::process::id()),
+        name: format!("Name of {username}"),
+        roles: roles.iter().map(|r| (*r).to_owned()).collect(),
+    }
 }
 
 impl Default for TenantSpec {
@@ -146,6 +174,7 @@ impl Default for TenantSpec {
             tls: false,
             clock_skew: 0,
             kube: false,
+            users: vec![user("alice@acme.com", &["Researcher"])],
         }
     }
 }
@@ -214,6 +243,8 @@ impl TenantSpec {
             "tls": self.tls,
             "clockSkew": self.clock_skew,
             "kube": self.kube,
+            "users": self.users.iter().map(|u| json!({"username": u.username, "password": u.password, "name": u.name, "roles": u.roles})).collect::<Vec<_>>(),
+            "deviceInterval": 1,
         })
     }
 }
@@ -228,11 +259,27 @@ pub struct Tenant {
     pub kube_url: Option<String>,
     pub ca: String,
     pub clients: Vec<Client>,
+    /// `{url}/oidc`: an OpenID issuer with oidc-provider's own route names.
+    pub plain_issuer: String,
+    pub users: Vec<User>,
 }
 
 impl Tenant {
     pub fn client(&self) -> &Client {
         &self.clients[0]
+    }
+
+    pub fn user(&self) -> &User {
+        &self.users[0]
+    }
+
+    /// The grant types of the token requests so far, in order.
+    pub fn grants(&self) -> Vec<String> {
+        self.requests()
+            .iter()
+            .filter(|r| r["listener"] == "tenant" && r["method"] == "POST")
+            .filter_map(|r| r["grantType"].as_str().map(str::to_owned))
+            .collect()
     }
 
     /// Queues scripted answers (see tests/realm/README.md).
