@@ -125,6 +125,9 @@ fn check_profile_and_token(ctx: &Context<'_>, paths: &Paths, report: &mut Report
         Ok(profile) => profile,
         Err(err) => return report.fail_with("profile", &err, "pass --profile NAME, or fix the profile"),
     };
+    if profile.grant.is_user() {
+        return check_session(ctx, paths, &profile, report);
+    }
     let secret = match profile.secret() {
         Ok(secret) => secret,
         Err(err) => return report.fail_with("profile", &err, "fix the profile's secret source"),
@@ -225,6 +228,67 @@ fn check_profile_and_token(ctx: &Context<'_>, paths: &Paths, report: &mut Report
             "the token endpoint sent no Date header",
             "nothing to do unless tokens look expired early",
         ),
+    }
+}
+
+/// A person's profile (docs/login.md): the issuer's discovery for the browser and
+/// device grants, the session, and whether its refresh token still works (renewed
+/// now, under the identity's lock, as `get` would).
+fn check_session(ctx: &Context<'_>, paths: &Paths, profile: &crate::profile::ResolvedProfile, report: &mut Report) {
+    report.ok(
+        "profile",
+        format!(
+            "{:?}: grant {}, client {:?}, client secret from {}",
+            profile.name,
+            profile.grant.as_str(),
+            profile.client_id,
+            profile.secret_source
+        ),
+    );
+    let online = match Online::new(profile, ctx.log) {
+        Ok(online) => online,
+        Err(err) => return report.fail_with("issuer", &err, "fix the profile's TLS settings"),
+    };
+    if matches!(
+        profile.grant,
+        crate::profile::GrantType::AuthorizationCode | crate::profile::GrantType::DeviceCode
+    ) {
+        match crate::login::discovered(profile, &online, ctx.log) {
+            Ok(url) => report.ok("issuer", format!("{url}: an OpenID Connect discovery document")),
+            Err(err) => return report.fail_with("issuer", &err, "check issuer in the profile"),
+        }
+    }
+    let key = crate::cache::Key::for_profile(profile);
+    let Some(session) = super::cache_of(paths).read_session(&key, ctx.log) else {
+        return report.fail(
+            "session",
+            format!("profile {:?} is not logged in", profile.name),
+            format!("kubectl runai-token login -p {}", profile.name),
+        );
+    };
+    report.ok(
+        "session",
+        format!(
+            "{} logged in at {} ({})",
+            output::escape_untrusted(session.subject.as_deref().unwrap_or("someone")),
+            session.logged_in_at,
+            session.grant
+        ),
+    );
+    let options = crate::cache::Options {
+        force_refresh: true,
+        ..crate::cache::Options::default()
+    };
+    let now = Timestamp::now();
+    match super::cached_token(ctx, paths, profile, options, now, Some(&online)) {
+        Ok((token, _)) => report.ok(
+            "refresh token",
+            match token.expires_at {
+                Some(at) => format!("works: renewed, the new token expires {at}"),
+                None => "works: renewed".to_owned(),
+            },
+        ),
+        Err(err) => report.fail_with("refresh token", &err, "kubectl runai-token login"),
     }
 }
 

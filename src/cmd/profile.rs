@@ -190,7 +190,8 @@ fn set(file: &mut profile::ProfilesFile, args: ProfileSetArgs, stdin: &mut dyn R
         p.clear_secret_sources();
         p.client_secret = Some(Secret::new(secret.to_owned()));
     }
-    if p.secret_sources().is_empty() {
+    // A person's client is usually public: its secret is optional (docs/profiles.md).
+    if p.secret_sources().is_empty() && !p.grant.unwrap_or_default().is_user() {
         return Err(ConfigError::new(format!("profile {:?} needs a secret source", p.name))
             .with_hint("--client-secret-file, --client-secret-env, --client-secret-command or --client-secret-stdin")
             .into());

@@ -48,17 +48,26 @@ impl Loopback {
         ))
     }
 
-    /// Waits until `deadline` for the browser's one callback. Requests for other
-    /// paths (a favicon) get 404 and do not count; the first callback ends the
-    /// wait, whatever it says, and the listener is closed with it.
-    pub async fn callback(self, state: &str, deadline: Instant) -> anyhow::Result<Secret<String>> {
+    /// Waits `wait` for the browser's one callback. Requests for other paths (a
+    /// favicon) get 404 and do not count; the first callback ends the wait, whatever
+    /// it says, and the listener is closed with it. Errors are exit 3 with the
+    /// `login` hint for `profile`: the sign-in did not happen, and running `login`
+    /// again is the way on.
+    pub async fn callback(self, state: &str, wait: Duration, profile: &str) -> anyhow::Result<Secret<String>> {
+        let deadline = Instant::now() + wait;
         let listener =
             tokio::net::TcpListener::from_std(self.listener).context("cannot set up the loopback listener")?;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             let accepted = tokio::time::timeout(left, listener.accept()).await;
             let Ok(accepted) = accepted else {
-                return Err(timed_out());
+                return Err(not_signed_in(
+                    profile,
+                    format!(
+                        "the browser sign-in did not come back in time (waited {})",
+                        crate::time::GoDuration(wait)
+                    ),
+                ));
             };
             let (mut stream, _) = accepted.context("cannot accept the browser's connection")?;
             let head = match tokio::time::timeout(left.min(Duration::from_secs(10)), read_head(&mut stream)).await {
@@ -80,22 +89,22 @@ impl Loopback {
                 Err(_) => "The sign-in did not complete. See the terminal for what went wrong; you may close this tab.",
             };
             let _ = respond(&mut stream, if outcome.is_ok() { 200 } else { 400 }, page).await;
-            return outcome;
+            return outcome.map_err(|reason| not_signed_in(profile, reason));
         }
     }
 }
 
-fn timed_out() -> anyhow::Error {
+fn not_signed_in(profile: &str, reason: String) -> anyhow::Error {
     crate::token::TokenError::LoginNeeded {
-        profile: String::new(),
-        reason: "the browser sign-in did not come back in time".to_owned(),
+        profile: profile.to_owned(),
+        reason,
     }
     .into()
 }
 
 /// The code of a callback whose `state` is the one sent; the issuer's `error` and
 /// `error_description` as the error otherwise.
-fn read_callback(query: &str, state: &str) -> anyhow::Result<Secret<String>> {
+fn read_callback(query: &str, state: &str) -> Result<Secret<String>, String> {
     let mut code = None;
     let mut got_state = None;
     let mut error = None;
@@ -110,9 +119,10 @@ fn read_callback(query: &str, state: &str) -> anyhow::Result<Secret<String>> {
         }
     }
     if got_state.as_deref() != Some(state) {
-        return Err(anyhow::anyhow!(
+        return Err(
             "the browser's redirect does not carry this sign-in's state: refused (a stale tab, or a forged request)"
-        ));
+                .to_owned(),
+        );
     }
     if let Some(error) = error {
         let detail = match description {
@@ -120,14 +130,11 @@ fn read_callback(query: &str, state: &str) -> anyhow::Result<Secret<String>> {
             None => error,
         };
         let shown: String = detail.chars().take(200).collect();
-        return Err(anyhow::anyhow!(
-            "the issuer refused the sign-in: {}",
-            escape_untrusted(&shown)
-        ));
+        return Err(format!("the issuer refused the sign-in: {}", escape_untrusted(&shown)));
     }
     match code.filter(|c| !c.is_empty()) {
         Some(code) => Ok(Secret::new(code)),
-        None => Err(anyhow::anyhow!("the browser's redirect carries no code")),
+        None => Err("the browser's redirect carries no code".to_owned()),
     }
 }
 

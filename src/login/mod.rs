@@ -98,6 +98,12 @@ fn unreachable_grant(profile: &ResolvedProfile) -> anyhow::Result<Fetched> {
     .context("login"))
 }
 
+/// The issuer's discovery document URL, when it is there (`doctor`).
+pub fn discovered(profile: &ResolvedProfile, online: &Online, log: &Log) -> anyhow::Result<String> {
+    online.block_on(discover(profile, online, log))?;
+    Ok(Discovery::url(profile.issuer.as_deref().unwrap_or_default()))
+}
+
 async fn discover(profile: &ResolvedProfile, online: &Online, log: &Log) -> anyhow::Result<Discovery> {
     let issuer = profile
         .issuer
@@ -134,15 +140,33 @@ async fn discover(profile: &ResolvedProfile, online: &Online, log: &Log) -> anyh
     Ok(discovery)
 }
 
-fn required<'a>(value: &'a Option<String>, what: &str, issuer: &str) -> anyhow::Result<&'a str> {
-    value.as_deref().ok_or_else(|| {
-        TokenError::Unavailable {
-            url: Discovery::url(issuer),
-            detail: format!("names no {what}"),
-            hint: Some("this issuer does not offer the profile's grant: choose another grant".to_owned()),
-        }
-        .into()
-    })
+fn required(value: &Option<String>, what: &str, issuer: &str) -> anyhow::Result<String> {
+    let url = value.as_deref().ok_or_else(|| TokenError::Unavailable {
+        url: Discovery::url(issuer),
+        detail: format!("names no {what}"),
+        hint: Some("this issuer does not offer the profile's grant: choose another grant".to_owned()),
+    })?;
+    checked_endpoint(url, what)
+}
+
+/// An endpoint from the issuer, held to the rule of every URL the plugin uses:
+/// `https://`, or `http://` to a loopback host (docs/security.md#signing-in).
+fn checked_endpoint(url: &str, what: &str) -> anyhow::Result<String> {
+    let parsed = reqwest::Url::parse(url).ok();
+    let allowed = parsed.as_ref().is_some_and(|parsed| match parsed.scheme() {
+        "https" => true,
+        "http" => crate::net::http::is_loopback(parsed),
+        _ => false,
+    });
+    if allowed {
+        return Ok(url.to_owned());
+    }
+    Err(TokenError::Unavailable {
+        url: crate::output::escape_untrusted(url),
+        detail: format!("is the issuer's {what}, and not https:// (plain http is allowed only for loopback hosts)"),
+        hint: None,
+    }
+    .into())
 }
 
 fn random<const N: usize>() -> anyhow::Result<[u8; N]> {
@@ -163,6 +187,13 @@ async fn code_flow(
     let issuer = profile.issuer.as_deref().unwrap_or_default();
     let authorize = required(&discovery.authorization_endpoint, "authorization_endpoint", issuer)?;
     let token_url = required(&discovery.token_endpoint, "token_endpoint", issuer)?;
+    if !discovery.code_challenge_methods_supported.is_empty()
+        && !discovery.code_challenge_methods_supported.iter().any(|m| m == "S256")
+    {
+        return Err(crate::config_error!(
+            "issuer {issuer} does not support PKCE with S256, which the authorization-code grant needs"
+        ));
+    }
     let (verifier, challenge) = pkce(random()?);
     let state = random_word(random()?);
     let nonce = random_word(random()?);
@@ -188,10 +219,7 @@ async fn code_flow(
     );
     let redirect_uri = loopback.redirect_uri.clone();
     how.browser.open(&url);
-    let code = loopback
-        .callback(&state, Instant::now() + how.wait)
-        .await
-        .map_err(|err| in_time(err, how.wait, profile))?;
+    let code = loopback.callback(&state, how.wait, &profile.name).await?;
     log.protect(code.expose());
     log.protect(verifier.expose());
     let endpoint = Endpoint {
@@ -210,18 +238,6 @@ async fn code_flow(
         ));
     }
     Ok(fetched)
-}
-
-fn in_time(err: anyhow::Error, wait: Duration, profile: &ResolvedProfile) -> anyhow::Error {
-    match err.downcast::<TokenError>() {
-        Ok(TokenError::LoginNeeded { reason, .. }) => TokenError::LoginNeeded {
-            profile: profile.name.clone(),
-            reason: format!("{reason} (waited {})", GoDuration(wait)),
-        }
-        .into(),
-        Ok(other) => other.into(),
-        Err(err) => err,
-    }
 }
 
 async fn device_flow(
@@ -259,7 +275,7 @@ async fn device_flow(
     );
     let outgoing = Outgoing {
         method: reqwest::Method::POST,
-        url: device_url,
+        url: device_url.as_str(),
         headers: vec![("Content-Type".to_owned(), crate::token::FORM.to_owned())],
         body: Some(Body::Secret {
             bytes: &body,
@@ -329,7 +345,7 @@ async fn device_flow(
 
 #[allow(clippy::print_stderr)]
 fn eprint_code(device: &DeviceAuthorization) {
-    eprintln!("Your code: {}", device.user_code);
+    eprintln!("Your code: {}", crate::output::escape_untrusted(&device.user_code));
 }
 
 /// One device-code poll.
@@ -409,46 +425,72 @@ pub fn user_token(
     now: Timestamp,
 ) -> anyhow::Result<Token> {
     let key = Key::for_profile(profile);
-    if held == Held::Nothing {
+    let busy = || -> anyhow::Error {
         // Another process holds the lock for longer than the wait: a sign-in in
         // progress. Neither refresh (a rotated token would be lost) nor prompt.
-        return Err(TokenError::LoginNeeded {
+        TokenError::LoginNeeded {
             profile: profile.name.clone(),
             reason: format!(
                 "another process is renewing or logging in to profile {:?}; try again when it is done",
                 profile.name
             ),
         }
-        .into());
+        .into()
+    };
+    match held {
+        Held::Lock => renew_or_sign_in(profile, cache, &key, online, interaction, log, now),
+        Held::Nothing => Err(busy()),
+        // `--no-cache` skips the cached token, not the session: it is renewed under
+        // the lock like any other, or a rotated refresh token could be lost.
+        Held::NoCache => match cache.locked(&key, || {
+            renew_or_sign_in(profile, cache, &key, online, interaction, log, now)
+        }) {
+            Ok(Some(result)) => result,
+            Ok(None) => Err(busy()),
+            Err(err) => Err(anyhow::Error::new(err).context(format!("cannot lock in {}", cache.dir().display()))),
+        },
     }
-    let previous = cache.read_session(&key, log);
+}
+
+#[allow(clippy::too_many_arguments)]
+fn renew_or_sign_in(
+    profile: &ResolvedProfile,
+    cache: &Cache,
+    key: &Key,
+    online: &Online,
+    interaction: Option<&Interaction>,
+    log: &Log,
+    now: Timestamp,
+) -> anyhow::Result<Token> {
+    let previous = cache.read_session(key, log);
     let mut reason = format!("profile {:?} is not logged in", profile.name);
     if let Some(session) = previous.as_ref().filter(|s| !s.expired(now)) {
-        match refresh(profile, session, online, log, now) {
+        match refresh(profile, session, online, log, now).map_err(|err| err.downcast::<TokenError>()) {
             Ok(fetched) => {
                 if let Some(next) = session_after(profile, &fetched, Some(session), now)
-                    && let Err(err) = cache.write_session(&key, &next, log)
+                    && let Err(err) = cache.write_session(key, &next, log)
                 {
                     log_at!(log, DECISIONS, "session: cannot store it: {err}");
                 }
                 return Ok(fetched.token);
             }
-            Err(TokenError::Rejected { detail, .. }) => {
+            Err(Ok(TokenError::Rejected { detail, .. })) => {
                 log_at!(
                     log,
                     DECISIONS,
                     "session: the refresh token was refused ({detail}): deleted"
                 );
-                let _ = cache.remove_session(&key);
+                let _ = cache.remove_session(key);
                 reason = format!(
                     "the session of profile {:?} has ended (its refresh token was refused)",
                     profile.name
                 );
             }
-            Err(other) => return Err(other.into()),
+            Err(Ok(other)) => return Err(other.into()),
+            Err(Err(other)) => return Err(other),
         }
     } else if previous.is_some() {
-        let _ = cache.remove_session(&key);
+        let _ = cache.remove_session(key);
         reason = format!("the session of profile {:?} has expired", profile.name);
     }
     let Some(how) = interaction else {
@@ -461,7 +503,7 @@ pub fn user_token(
     log_at!(log, DECISIONS, "login: {reason}: signing in");
     let fetched = sign_in(profile, online, how, Some(cache.dir()), log, now)?;
     if let Some(session) = session_after(profile, &fetched, None, now) {
-        cache.write_session(&key, &session, log).map_err(|err| {
+        cache.write_session(key, &session, log).map_err(|err| {
             anyhow::Error::new(err).context(format!("cannot store the session in {}", cache.dir().display()))
         })?;
     }
@@ -475,18 +517,20 @@ fn refresh(
     online: &Online,
     log: &Log,
     now: Timestamp,
-) -> Result<Fetched, TokenError> {
+) -> anyhow::Result<Fetched> {
     let generation = Generation::from_name(&session.generation).unwrap_or(Generation::OAuth2);
     let endpoint = Endpoint {
         generation,
         url: session.endpoint.clone(),
     };
     log_at!(log, DECISIONS, "session: refreshing at {}", endpoint.url);
-    let client_secret = profile.user_client_secret().ok().flatten();
+    // A confidential client's secret that cannot be had is its own error (exit 2),
+    // not a refresh sent without it, refused, and the session lost.
+    let client_secret = profile.user_client_secret()?;
     let grant = Grant::Refresh {
         refresh_token: &session.refresh_token,
     };
-    online.block_on(fetch::fetch_at(
+    Ok(online.block_on(fetch::fetch_at(
         profile,
         grant,
         client_secret,
@@ -494,7 +538,7 @@ fn refresh(
         &online.http,
         log,
         now,
-    ))
+    ))?)
 }
 
 /// Revokes a session's refresh token at the issuer's `revocation_endpoint`, when it
@@ -508,7 +552,9 @@ pub fn revoke(profile: &ResolvedProfile, session: &Session, online: &Online, log
         let Some(url) = discovery.revocation_endpoint.as_deref() else {
             return Ok(false);
         };
-        let client_secret = profile.user_client_secret().ok().flatten();
+        let url = checked_endpoint(url, "revocation_endpoint")?;
+        let url = url.as_str();
+        let client_secret = profile.user_client_secret()?;
         let secret_text = client_secret.map(|s| s.expose().clone());
         let mut pairs = vec![
             ("token", session.refresh_token.expose().as_str()),

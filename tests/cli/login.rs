@@ -410,3 +410,73 @@ fn no_secret_of_a_session_is_shown_at_any_verbosity() {
         }
     }
 }
+
+/// `auth: auto` finds a person's endpoint as it finds an application's: on a Run:ai
+/// 2.20-2.23 (v1 only), the password goes to /api/v2/token (absent), then /api/v1/token.
+#[test]
+fn auth_auto_finds_the_endpoint_for_a_person_too() {
+    let tenant = realm().tenant(TenantSpec::default().endpoints(&["v1"]));
+    let env = TestEnv::new();
+    env.write_profiles(&user_profile(&tenant, "grant: password"));
+    login_with_password(&env, tenant.user());
+    let paths: Vec<String> = tenant.token_requests();
+    assert_eq!(paths, ["/api/v2/token", "/api/v1/token"], "{paths:?}");
+    assert_eq!(session(&env)["generation"], "v1");
+    env.run(&["get", "--min-validity", "2h"]).ok();
+    assert_eq!(
+        tenant.token_requests().last().map(String::as_str),
+        Some("/api/v1/token")
+    );
+    assert_eq!(tenant.grants().last().map(String::as_str), Some("refresh_token"));
+}
+
+/// `doctor` on a person's profile: the issuer's discovery, the session, and whether
+/// its refresh token still works.
+#[test]
+fn doctor_checks_the_session_and_its_refresh_token() {
+    let tenant = realm().tenant(TenantSpec::default());
+    let env = TestEnv::new();
+    env.write_profiles(&user_profile(
+        &tenant,
+        &format!("grant: device-code\nissuer: {}", tenant.plain_issuer),
+    ));
+    let before = env.run(&["doctor"]);
+    assert_ne!(before.code, 0);
+    assert!(
+        before.stdout.contains("issuer") && before.stdout.contains("an OpenID Connect discovery document"),
+        "{}",
+        before.stdout
+    );
+    assert!(
+        before.stdout.contains("profile \"alice\" is not logged in"),
+        "{}",
+        before.stdout
+    );
+
+    // A session made by the password grant at the same issuer's token endpoint.
+    env.write_profiles(&user_profile(
+        &tenant,
+        &format!(
+            "grant: password\ntoken-url: {}/token\nissuer: {}",
+            tenant.plain_issuer, tenant.plain_issuer
+        ),
+    ));
+    login_with_password(&env, tenant.user());
+    let refreshes = tenant.grants().iter().filter(|g| *g == "refresh_token").count();
+    let after = env.run(&["doctor"]);
+    assert!(after.stdout.contains("alice@acme.com logged in at"), "{}", after.stdout);
+    assert!(after.stdout.contains("works: renewed"), "{}", after.stdout);
+    assert_eq!(
+        tenant.grants().iter().filter(|g| *g == "refresh_token").count(),
+        refreshes + 1
+    );
+    // A refresh token the issuer no longer takes fails the check.
+    tenant.revoke();
+    let ended = env.run(&["doctor"]);
+    assert_ne!(ended.code, 0);
+    assert!(
+        ended.stdout.contains("is not logged in") || ended.stdout.contains("has ended"),
+        "{}",
+        ended.stdout
+    );
+}

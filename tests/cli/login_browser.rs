@@ -170,7 +170,11 @@ fn the_loopback_listener_takes_one_callback_on_127_0_0_1_with_this_sign_ins_stat
     let (env, _) = browser_env(&tenant, "authorization-code");
 
     let (run, seen) = probe(&env, "wrong");
-    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    assert_eq!(
+        run.stderr.lines().last(),
+        Some("hint: kubectl runai-token login -p alice")
+    );
     assert!(
         run.stderr.contains(
             "error: the browser's redirect does not carry this sign-in's state: refused (a stale tab, or a forged \
@@ -227,4 +231,37 @@ fn the_wait_for_the_browser_is_bounded() {
         run.stderr.lines().last(),
         Some("hint: kubectl runai-token login -p alice")
     );
+}
+
+/// Under kubectl with a terminal (`KUBERNETES_EXEC_INFO` says `interactive: true`,
+/// stdin and stderr are a terminal: `script` gives it one), `get` signs the person in
+/// itself, through the platform's opener (here one that runs the real browser), and
+/// answers with the ExecCredential.
+#[cfg(unix)]
+#[test]
+fn get_signs_in_where_a_person_can_answer() {
+    let tenant = realm().tenant(TenantSpec::default());
+    let (mut env, opened) = browser_env(&tenant, "authorization-code");
+    let bin = env.kube_dir().join("opener");
+    fs::create_dir_all(&bin).unwrap();
+    let opener = bin.join("xdg-open");
+    write_private(&opener, &format!("#!/bin/sh\nexec {} \"$1\"\n", browser_command()));
+    crate::support::unix::chmod(&opener, 0o755);
+    env.prepend_path(&bin);
+    let out = env.kube_dir().join("credential.json");
+    let info =
+        r#"{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","spec":{"interactive":true}}"#;
+    env.env("KUBERNETES_EXEC_INFO", info);
+    let mut cmd = env.command("script");
+    cmd.args([
+        "-qec",
+        &format!("{} get > {}", crate::support::BIN, out.display()),
+        "/dev/null",
+    ]);
+    let run = Run::of(cmd);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    let credential: Value = serde_json::from_str(&fs::read_to_string(&out).unwrap()).unwrap();
+    assert_eq!(credential["kind"], "ExecCredential", "{credential}");
+    assert_eq!(invocations(&opened), 1);
+    assert_eq!(tenant.grants(), ["authorization_code"]);
 }
