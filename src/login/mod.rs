@@ -2,6 +2,7 @@
 //! (password, authorization code with PKCE, device code), and the session they
 //! leave, renewed silently with its refresh token under the identity's lock.
 
+mod issuer;
 pub mod loopback;
 pub mod terminal;
 
@@ -11,17 +12,19 @@ use std::time::{Duration, Instant};
 
 use crate::cache::{Cache, FORMAT, Held, Key, Session};
 use crate::log_at;
-use crate::net::http::{Body, Outgoing};
 use crate::net::{Fetched, Online, fetch};
 use crate::output::{DECISIONS, Log};
 use crate::profile::{GrantType, ResolvedProfile};
 use crate::secret::Secret;
 use crate::time::{GoDuration, Timestamp};
-use crate::token::discovery::{DeviceAuthorization, Discovery, pkce, random_word};
+use crate::token::discovery::{DeviceAuthorization, pkce, random_word};
 use crate::token::grant::Grant;
 use crate::token::{Endpoint, Generation, Token, TokenError, form, jwt};
 
+pub use issuer::{discovered, revoke};
 pub use terminal::Browser;
+
+use issuer::{body_of_ok, checked_endpoint, discover, form_post, form_with_secrets, required};
 
 /// How long a browser or device sign-in may take (`login --timeout`).
 pub const DEFAULT_WAIT: Duration = Duration::from_secs(180);
@@ -96,77 +99,6 @@ fn unreachable_grant(profile: &ResolvedProfile) -> anyhow::Result<Fetched> {
         profile.name
     )
     .context("login"))
-}
-
-/// The issuer's discovery document URL, when it is there (`doctor`).
-pub fn discovered(profile: &ResolvedProfile, online: &Online, log: &Log) -> anyhow::Result<String> {
-    online.block_on(discover(profile, online, log))?;
-    Ok(Discovery::url(profile.issuer.as_deref().unwrap_or_default()))
-}
-
-async fn discover(profile: &ResolvedProfile, online: &Online, log: &Log) -> anyhow::Result<Discovery> {
-    let issuer = profile
-        .issuer
-        .as_deref()
-        .ok_or_else(|| crate::config_error!("profile {:?} has no issuer", profile.name))?;
-    let url = Discovery::url(issuer);
-    let outgoing = Outgoing {
-        method: reqwest::Method::GET,
-        url: &url,
-        headers: vec![("Accept".to_owned(), "application/json".to_owned())],
-        body: None,
-        retry: true,
-        max_body: crate::net::http::MAX_BODY,
-    };
-    let unavailable = |detail: String| TokenError::Unavailable {
-        url: url.clone(),
-        detail,
-        hint: Some(format!(
-            "check issuer in profile {:?}: its discovery document is this URL",
-            profile.name
-        )),
-    };
-    let response = online
-        .http
-        .send(outgoing, Instant::now() + profile.timeout, log)
-        .await
-        .map_err(|err| unavailable(err.to_string()))?;
-    if response.status != 200 {
-        return Err(unavailable(format!("answered {}", crate::token::status_text(response.status))).into());
-    }
-    let discovery = Discovery::parse(&response.body)
-        .ok_or_else(|| unavailable("answered something that is not an OpenID Connect discovery document".to_owned()))?;
-    log_at!(log, DECISIONS, "issuer: discovered {url}");
-    Ok(discovery)
-}
-
-fn required(value: &Option<String>, what: &str, issuer: &str) -> anyhow::Result<String> {
-    let url = value.as_deref().ok_or_else(|| TokenError::Unavailable {
-        url: Discovery::url(issuer),
-        detail: format!("names no {what}"),
-        hint: Some("this issuer does not offer the profile's grant: choose another grant".to_owned()),
-    })?;
-    checked_endpoint(url, what)
-}
-
-/// An endpoint from the issuer, held to the rule of every URL the plugin uses:
-/// `https://`, or `http://` to a loopback host (docs/security.md#signing-in).
-fn checked_endpoint(url: &str, what: &str) -> anyhow::Result<String> {
-    let parsed = reqwest::Url::parse(url).ok();
-    let allowed = parsed.as_ref().is_some_and(|parsed| match parsed.scheme() {
-        "https" => true,
-        "http" => crate::net::http::is_loopback(parsed),
-        _ => false,
-    });
-    if allowed {
-        return Ok(url.to_owned());
-    }
-    Err(TokenError::Unavailable {
-        url: crate::output::escape_untrusted(url),
-        detail: format!("is the issuer's {what}, and not https:// (plain http is allowed only for loopback hosts)"),
-        hint: None,
-    }
-    .into())
 }
 
 fn random<const N: usize>() -> anyhow::Result<[u8; N]> {
@@ -266,47 +198,23 @@ async fn device_flow(
         secret_text = secret.expose().clone();
         pairs.push(("client_secret", &secret_text));
     }
-    let body = Secret::new(form(&pairs));
-    let log_body = form(
-        &pairs
-            .iter()
-            .map(|(k, v)| (*k, if *k == "client_secret" { "[redacted]" } else { v }))
-            .collect::<Vec<_>>(),
-    );
-    let outgoing = Outgoing {
-        method: reqwest::Method::POST,
-        url: device_url.as_str(),
-        headers: vec![("Content-Type".to_owned(), crate::token::FORM.to_owned())],
-        body: Some(Body::Secret {
-            bytes: &body,
-            log: &log_body,
-        }),
-        retry: true,
-        max_body: crate::net::http::MAX_BODY,
-    };
+    let (body, log_body) = form_with_secrets(&pairs, &["client_secret"]);
+    let outgoing = form_post(device_url.as_str(), &body, &log_body);
     let unavailable = |detail: String| TokenError::Unavailable {
         url: device_url.to_owned(),
         detail,
         hint: None,
     };
-    let response = online
-        .http
-        .send(outgoing, Instant::now() + profile.timeout, log)
-        .await
-        .map_err(|err| unavailable(err.to_string()))?;
-    if response.status != 200 {
-        return Err(unavailable(format!("answered {}", crate::token::status_text(response.status))).into());
-    }
-    let device = DeviceAuthorization::parse(&response.body)
+    let body = body_of_ok(online, outgoing, profile, log, &unavailable).await?;
+    let device = DeviceAuthorization::parse(&body)
         .ok_or_else(|| unavailable("answered something that is not a device authorization".to_owned()))?;
     log.protect(device.device_code.expose());
     eprint_code(&device);
-    how.browser.open(
-        device
-            .verification_uri_complete
-            .as_deref()
-            .unwrap_or(&device.verification_uri),
-    );
+    let verification = device
+        .verification_uri_complete
+        .as_deref()
+        .unwrap_or(&device.verification_uri);
+    how.browser.open(&checked_endpoint(verification, "verification_uri")?);
 
     let endpoint = Endpoint {
         generation: Generation::OAuth2,
@@ -539,64 +447,4 @@ fn refresh(
         log,
         now,
     ))?)
-}
-
-/// Revokes a session's refresh token at the issuer's `revocation_endpoint`, when it
-/// advertises one (RFC 7009). Whether the issuer took it.
-pub fn revoke(profile: &ResolvedProfile, session: &Session, online: &Online, log: &Log) -> anyhow::Result<bool> {
-    if profile.issuer.is_none() {
-        return Ok(false);
-    }
-    online.block_on(async {
-        let discovery = discover(profile, online, log).await?;
-        let Some(url) = discovery.revocation_endpoint.as_deref() else {
-            return Ok(false);
-        };
-        let url = checked_endpoint(url, "revocation_endpoint")?;
-        let url = url.as_str();
-        let client_secret = profile.user_client_secret()?;
-        let secret_text = client_secret.map(|s| s.expose().clone());
-        let mut pairs = vec![
-            ("token", session.refresh_token.expose().as_str()),
-            ("token_type_hint", "refresh_token"),
-            ("client_id", profile.client_id.as_str()),
-        ];
-        if let Some(secret) = &secret_text {
-            pairs.push(("client_secret", secret));
-        }
-        let body = Secret::new(form(&pairs));
-        let log_body = form(
-            &pairs
-                .iter()
-                .map(|(k, v)| {
-                    (
-                        *k,
-                        if matches!(*k, "token" | "client_secret") {
-                            "[redacted]"
-                        } else {
-                            v
-                        },
-                    )
-                })
-                .collect::<Vec<_>>(),
-        );
-        let outgoing = Outgoing {
-            method: reqwest::Method::POST,
-            url,
-            headers: vec![("Content-Type".to_owned(), crate::token::FORM.to_owned())],
-            body: Some(Body::Secret {
-                bytes: &body,
-                log: &log_body,
-            }),
-            retry: true,
-            max_body: crate::net::http::MAX_BODY,
-        };
-        let response = online
-            .http
-            .send(outgoing, Instant::now() + profile.timeout, log)
-            .await
-            .map_err(|err| anyhow::anyhow!("revocation endpoint {url} {err}"))?;
-        // RFC 7009: 200 whether or not the token was still valid.
-        Ok(response.status == 200)
-    })
 }

@@ -25,7 +25,9 @@ impl Browser {
     /// Opens `url`, or says why not; the URL is printed either way, so that a
     /// person on another machine can copy it. Never waits for the browser.
     pub fn open(&self, url: &str) {
-        eprintln!("To sign in, open this URL in a browser:\n\n    {url}\n");
+        // The issuer chose most of it: shown escaped, passed to the opener as it is.
+        let shown = crate::output::escape_untrusted(url);
+        eprintln!("To sign in, open this URL in a browser:\n\n    {shown}\n");
         let argv: Vec<String> = match self {
             Browser::None => return,
             Browser::Command(argv) => argv.clone(),
