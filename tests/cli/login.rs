@@ -480,3 +480,78 @@ fn doctor_checks_the_session_and_its_refresh_token() {
         ended.stdout
     );
 }
+
+/// `profile set` writes a person's profile: the new keys, and no secret needed.
+#[test]
+fn profile_set_makes_a_persons_profile() {
+    let tenant = realm().tenant(TenantSpec::default().endpoints(&["v2"]));
+    let env = TestEnv::new();
+    let url = tenant.url.clone();
+    env.run(&[
+        "profile",
+        "set",
+        "alice",
+        "--url",
+        &url,
+        "--client-id",
+        USER_CLIENT,
+        "--auth",
+        "v2",
+        "--grant",
+        "password",
+        "--username",
+        "alice@acme.com",
+        "--scopes",
+        "openid,offline_access",
+        "--listen-address",
+        "127.0.0.1:0",
+    ])
+    .ok();
+    let text = fs::read_to_string(env.profiles_file()).unwrap();
+    for line in [
+        "grant: password",
+        "username: alice@acme.com",
+        "- offline_access",
+        "- 127.0.0.1:0",
+    ] {
+        assert!(text.contains(line), "{line}: {text}");
+    }
+    assert!(!text.contains("client-secret"), "{text}");
+    login_with_password(&env, tenant.user());
+    let bad = env.run(&["profile", "set", "alice", "--listen-address", "0.0.0.0:8000"]);
+    bad.failure(2);
+    assert!(bad.error_line().contains("is not a loopback address"), "{}", bad.stderr);
+    let app_only = env.run(&["profile", "set", "alice", "--grant", "client-credentials"]);
+    app_only.failure(2);
+}
+
+/// The first free `listen-address` wins: a taken port is passed over.
+#[test]
+fn the_first_free_listen_address_is_used() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let tenant = realm().tenant(TenantSpec::default());
+    let env = TestEnv::new();
+    env.write_profiles(&user_profile(
+        &tenant,
+        &format!(
+            "grant: authorization-code\nissuer: {}\nlisten-address: ['127.0.0.1:{port}', '127.0.0.1:0']",
+            tenant.plain_issuer
+        ),
+    ));
+    let run = env.run(&["login", "--no-browser", "--timeout", "1s"]);
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    let redirect = run
+        .stderr
+        .split("redirect_uri=")
+        .nth(1)
+        .and_then(|rest| rest.split('&').next())
+        .unwrap_or_default()
+        .to_owned();
+    assert!(redirect.starts_with("http%3A%2F%2F127.0.0.1%3A"), "{}", run.stderr);
+    assert!(
+        !redirect.contains(&format!("%3A{port}%2F")),
+        "the taken port {port} was used: {redirect}"
+    );
+    drop(taken);
+}

@@ -35,6 +35,47 @@ fn browser_command() -> String {
     format!("node {}", browser_script().display())
 }
 
+/// What `-vvv` shows of a browser or device sign-in: the requests' secret fields only
+/// as `[redacted]` (the code, the PKCE verifier, the device code, the refresh token),
+/// and neither the access token nor the refresh token the session holds.
+fn assert_no_secret_at_wire_level(run: &Run, env: &TestEnv) {
+    let text = &run.stderr;
+    assert!(text.contains("POST"), "-vvv shows the requests: {text}");
+    for field in [
+        "code",
+        "code_verifier",
+        "device_code",
+        "refresh_token",
+        "client_secret",
+        "password",
+    ] {
+        for (at, _) in text.match_indices(&format!("{field}=")) {
+            let before = text[..at].chars().last();
+            if before.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_') {
+                continue;
+            }
+            let value: String = text[at + field.len() + 1..]
+                .chars()
+                .take_while(|c| !matches!(c, '&' | ' ' | '\n' | '"'))
+                .collect();
+            assert_eq!(value, "%5Bredacted%5D", "{field} shown at -vvv: {text}");
+        }
+    }
+    let session = fs::read_dir(env.cache_dir())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_string_lossy().ends_with(".session"))
+        .expect("a session");
+    let session: Value = serde_json::from_str(&fs::read_to_string(session).unwrap()).unwrap();
+    let refresh = session["refreshToken"].as_str().unwrap();
+    assert!(!text.contains(refresh), "the refresh token at -vvv: {text}");
+    let token = Run::of(env.plugin(&["get"])).stdout.trim().to_owned();
+    assert!(
+        !token.is_empty() && !text.contains(&token),
+        "the access token at -vvv: {text}"
+    );
+}
+
 fn invocations(log: &Path) -> usize {
     fs::read_to_string(log).map(|t| t.lines().count()).unwrap_or(0)
 }
@@ -44,8 +85,9 @@ fn a_real_browser_signs_in_with_pkce_and_kubectl_runs_as_the_person() {
     let tenant = realm().tenant(TenantSpec::default().kube());
     let (mut env, opened) = browser_env(&tenant, "authorization-code");
     env.install_plugin();
-    let login = Run::of(env.plugin(&["login", "--browser-command", &browser_command()]));
+    let login = Run::of(env.plugin(&["-vvv", "login", "--browser-command", &browser_command()]));
     assert_eq!(login.code, 0, "{}", login.stderr);
+    assert_no_secret_at_wire_level(&login, &env);
     assert!(
         login
             .stdout
@@ -98,8 +140,9 @@ fn a_real_browser_signs_in_with_pkce_and_kubectl_runs_as_the_person() {
 fn a_real_browser_enters_the_device_code() {
     let tenant = realm().tenant(TenantSpec::default());
     let (env, opened) = browser_env(&tenant, "device-code");
-    let login = Run::of(env.plugin(&["login", "--browser-command", &browser_command()]));
+    let login = Run::of(env.plugin(&["-vvv", "login", "--browser-command", &browser_command()]));
     assert_eq!(login.code, 0, "{}", login.stderr);
+    assert_no_secret_at_wire_level(&login, &env);
     assert!(login.stdout.contains("as alice@acme.com"), "{}", login.stdout);
     assert!(login.stderr.contains("Your code: "), "{}", login.stderr);
     assert_eq!(invocations(&opened), 1);
