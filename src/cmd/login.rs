@@ -118,13 +118,36 @@ pub fn logout(ctx: &Context<'_>, args: &LogoutArgs) -> anyhow::Result<Exit> {
     let cache = super::cache_of(&paths);
     cache.check_trusted()?;
     if args.all {
+        // Each session is revoked through its profile when the profiles file still
+        // has it (a session outlives a deleted profile: it is then only deleted).
+        let file = crate::profile::LoadedFile::load(&paths.profiles_file).ok();
         let sessions = cache.sessions()?;
+        let mut revoked = 0;
         for (path, session) in &sessions {
             ctx.log.protect(session.refresh_token.expose());
+            let profile = file.as_ref().and_then(|file| {
+                let profile = file.file.profiles.iter().find(|p| p.name == session.profile)?;
+                file.resolve(profile, ctx.env).ok()
+            });
+            if let Some(profile) = profile {
+                match Online::new(&profile, ctx.log)
+                    .and_then(|online| login::revoke(&profile, session, &online, ctx.log))
+                {
+                    Ok(true) => revoked += 1,
+                    Ok(false) => {}
+                    Err(err) => ctx.log.warn(format_args!(
+                        "the refresh token of profile {:?} could not be revoked: {err:#}",
+                        session.profile
+                    )),
+                }
+            }
             std::fs::remove_file(path)?;
             let _ = std::fs::remove_file(path.with_extension("json"));
         }
-        output::stdout(&format!("Logged out of {} session(s).\n", sessions.len()))?;
+        output::stdout(&format!(
+            "Logged out of {} session(s); the issuer revoked {revoked} refresh token(s).\n",
+            sessions.len()
+        ))?;
         return Ok(Exit::Success);
     }
     let profile = super::resolve_profile(ctx, &paths)?;

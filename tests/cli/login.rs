@@ -555,3 +555,27 @@ fn the_first_free_listen_address_is_used() {
     );
     drop(taken);
 }
+
+/// `inspect` reads a person's token through the session, and `logout --all` ends
+/// every session, revoking each refresh token at its issuer.
+#[test]
+fn inspect_shows_the_person_and_logout_all_revokes_every_session() {
+    let tenant = realm().tenant(TenantSpec::default());
+    let env = TestEnv::new();
+    env.write_profiles(&user_profile(
+        &tenant,
+        &format!("grant: password\nauth: keycloak\nrealm: {}", tenant.realm),
+    ));
+    login_with_password(&env, tenant.user());
+    let refresh = refresh_token(&env);
+    let inspect = env.run(&["inspect"]).ok().stdout.clone();
+    assert!(inspect.contains("alice@acme.com"), "{inspect}");
+    let out = env.run(&["logout", "--all"]).ok().stdout.clone();
+    assert_eq!(
+        out,
+        "Logged out of 1 session(s); the issuer revoked 1 refresh token(s).\n"
+    );
+    let token_url = format!("{}/protocol/openid-connect/token", tenant.issuer);
+    assert_eq!(redeem(&token_url, &refresh), 400, "revoked");
+    env.run(&["get"]).failure(3);
+}
