@@ -291,7 +291,11 @@ async fn attempt(
             client_id: profile.client_id.clone(),
             profile: profile.name.clone(),
             detail,
-            user: !matches!(grant, Grant::ClientCredentials { .. }),
+            by: match grant {
+                Grant::ClientCredentials { .. } => crate::token::Refused::Application,
+                Grant::Password { .. } => crate::token::Refused::Password,
+                _ => crate::token::Refused::SignIn,
+            },
         })),
         Err(Refusal::Unavailable(detail)) => Err(unavailable(format!("{detail}{after}"), None)),
         Err(Refusal::Pending(slow_down)) => Err(Refused::Fatal(TokenError::Pending {

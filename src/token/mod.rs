@@ -497,14 +497,14 @@ impl Token {
 #[derive(Debug, thiserror::Error)]
 pub enum TokenError {
     /// The endpoint refused the client's credentials, or the person's.
-    #[error("{}", rejected_text(url, client_id, detail, *user))]
+    #[error("{}", rejected_text(url, client_id, detail, *by))]
     Rejected {
         url: String,
         client_id: String,
         profile: String,
         detail: String,
-        /// A person's grant (username and password, code), not the application's.
-        user: bool,
+        /// Whose grant was refused.
+        by: Refused,
     },
     /// The endpoint could not be used (network, TLS, timeout, 5xx, bad answer).
     #[error("token endpoint {url} {detail}")]
@@ -529,8 +529,19 @@ pub enum TokenError {
     Pending { url: String, slow_down: bool },
 }
 
-fn rejected_text(url: &str, client_id: &str, detail: &str, user: bool) -> String {
-    if user {
+/// Whose grant a token endpoint refused: the hint differs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refused {
+    /// The application's client id and secret.
+    Application,
+    /// A person's username and password.
+    Password,
+    /// A person's other grants: a code, a device code, a refresh token.
+    SignIn,
+}
+
+fn rejected_text(url: &str, client_id: &str, detail: &str, by: Refused) -> String {
+    if by != Refused::Application {
         format!("token endpoint {url} rejected the sign-in of client {client_id:?}: {detail}")
     } else {
         format!("token endpoint {url} rejected the credentials of client {client_id:?}: {detail}")
@@ -541,10 +552,17 @@ impl TokenError {
     pub fn hint(&self) -> Option<String> {
         match self {
             TokenError::Rejected {
-                profile, user: true, ..
+                profile,
+                by: Refused::Password,
+                ..
             } => Some(format!(
                 "check the username and password, then run: kubectl runai-token login -p {profile}"
             )),
+            TokenError::Rejected {
+                profile,
+                by: Refused::SignIn,
+                ..
+            } => Some(format!("sign in again: kubectl runai-token login -p {profile}")),
             TokenError::Rejected { profile, .. } => Some(format!(
                 "check client-id and the client secret of profile {profile:?}; regenerating a secret in Run:ai revokes the old one"
             )),
