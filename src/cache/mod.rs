@@ -314,8 +314,8 @@ impl Cache {
         Ok(entries)
     }
 
-    /// Deletes every file the plugin keeps here: entries, lock files, temporary files
-    /// left by a crash, and remembered endpoints. Files named otherwise stay, since
+    /// Deletes every file the plugin keeps here but lock files (see `remove`):
+    /// entries, sessions, temporary files left by a crash, and remembered endpoints. Files named otherwise stay, since
     /// the directory may be one the user shares with other things.
     pub fn clear_all(&self) -> std::io::Result<usize> {
         let mut removed = 0;
@@ -334,7 +334,8 @@ impl Cache {
                     .file_name()
                     .map(|n| n.to_string_lossy().into_owned())
                     .unwrap_or_default();
-                if path.is_file() && is_own_file(&name, hex_len) {
+                // Lock files stay (see `remove`).
+                if path.is_file() && is_own_file(&name, hex_len) && !name.ends_with(".lock") {
                     fs::remove_file(&path)?;
                     removed += usize::from(name.ends_with(ENTRY_SUFFIX) && hex_len == 64);
                 }
@@ -343,11 +344,11 @@ impl Cache {
         Ok(removed)
     }
 
-    /// Removes an entry and its lock file.
+    /// Removes an entry. Its lock file stays: another process may hold it, and a
+    /// lock file unlinked under a holder lets the next process lock a new one beside
+    /// it (two renewals at once, a rotated refresh token lost).
     pub fn remove(&self, entry_path: &Path) -> std::io::Result<()> {
-        fs::remove_file(entry_path)?;
-        let _ = fs::remove_file(entry_path.with_extension("lock"));
-        Ok(())
+        fs::remove_file(entry_path)
     }
 }
 
@@ -634,10 +635,11 @@ mod tests {
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
             .collect();
         left.sort();
+        // The lock file stays: a process may hold it.
         let mut expected: Vec<String> = others
             .iter()
             .map(|s| s.to_string())
-            .chain(["endpoints".to_owned()])
+            .chain(["endpoints".to_owned(), format!("{}.lock", key.as_str())])
             .collect();
         expected.sort();
         assert_eq!(left, expected);

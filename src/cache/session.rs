@@ -47,6 +47,11 @@ impl Session {
 }
 
 impl Cache {
+    /// Where `key`'s session lives.
+    pub fn session_file(&self, key: &Key) -> std::path::PathBuf {
+        self.session_path(key)
+    }
+
     pub(super) fn session_path(&self, key: &Key) -> std::path::PathBuf {
         self.dir.join(format!("{}{SESSION_SUFFIX}", key.as_str()))
     }

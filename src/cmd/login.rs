@@ -45,19 +45,26 @@ pub fn run(ctx: &Context<'_>, args: &LoginArgs) -> anyhow::Result<Exit> {
     cache.check_trusted()?;
     let key = Key::for_profile(&profile);
     let online = Online::new(&profile, ctx.log)?;
-    let now = Timestamp::now();
     // Under the identity's lock: one sign-in at a time, and no refresh racing it.
     let signed_in = cache.locked(&key, || -> anyhow::Result<_> {
-        let fetched = login::sign_in(&profile, &online, &how, Some(cache.dir()), ctx.log, now)?;
+        let fetched = login::sign_in(&profile, &online, &how, Some(cache.dir()), ctx.log)?;
+        let now = Timestamp::now();
         if let Some(entry) = Entry::for_token(&profile, &fetched.token) {
             cache.write(&key, &entry, ctx.log);
         }
         let session = login::session_after(&profile, &fetched, None, now);
-        if let Some(session) = &session {
-            cache.write_session(&key, session, ctx.log).map_err(|err| {
-                anyhow::Error::new(err).context(format!("cannot store the session in {}", cache.dir().display()))
-            })?;
-        }
+        let stored = match &session {
+            Some(session) => cache.write_session(&key, session, ctx.log),
+            // An older session (perhaps someone else's, for a browser grant) must not
+            // outlive this sign-in.
+            None => std::fs::remove_file(cache.session_file(&key)).or_else(|err| match err.kind() {
+                std::io::ErrorKind::NotFound => Ok(()),
+                _ => Err(err),
+            }),
+        };
+        stored.map_err(|err| {
+            anyhow::Error::new(err).context(format!("cannot store the session in {}", cache.dir().display()))
+        })?;
         Ok((fetched, session))
     });
     let (fetched, session) = match signed_in {
@@ -76,6 +83,15 @@ pub fn run(ctx: &Context<'_>, args: &LoginArgs) -> anyhow::Result<Exit> {
     let who = session
         .as_ref()
         .and_then(|s| s.subject.clone())
+        .or_else(|| {
+            let claims = crate::token::jwt::decode(fetched.token.value.expose())?.claims;
+            claims
+                .get("preferred_username")
+                .or(claims.get("sub"))?
+                .as_str()
+                .map(str::to_owned)
+        })
+        .map(|who| output::escape_untrusted(&who))
         .unwrap_or_else(|| "you".to_owned());
     let until = |at: Option<Timestamp>| {
         at.map(|t| t.to_string())
@@ -129,6 +145,9 @@ pub fn logout(ctx: &Context<'_>, args: &LogoutArgs) -> anyhow::Result<Exit> {
                 let profile = file.file.profiles.iter().find(|p| p.name == session.profile)?;
                 file.resolve(profile, ctx.env).ok()
             });
+            // Only through the profile that made it: a profile of that name that now
+            // names another issuer or client must not receive this refresh token.
+            let profile = profile.filter(|p| cache.session_file(&Key::for_profile(p)) == *path);
             if let Some(profile) = profile {
                 match Online::new(&profile, ctx.log)
                     .and_then(|online| login::revoke(&profile, session, &online, ctx.log))
@@ -153,15 +172,40 @@ pub fn logout(ctx: &Context<'_>, args: &LogoutArgs) -> anyhow::Result<Exit> {
     let profile = super::resolve_profile(ctx, &paths)?;
     require_user_grant(&profile)?;
     let key = Key::for_profile(&profile);
-    let Some(session) = cache.read_session(&key, ctx.log) else {
+    // Under the identity's lock: a renewal running beside it would write a new,
+    // unrevoked session after this one is gone.
+    let ended = cache.locked(&key, || -> anyhow::Result<_> {
+        let Some(session) = cache.read_session(&key, ctx.log) else {
+            cache.remove_session(&key)?;
+            return Ok(None);
+        };
+        // Revoked first, deleted whatever the issuer says: a session must end here
+        // even when the issuer cannot be reached.
+        let revoked =
+            Online::new(&profile, ctx.log).and_then(|online| login::revoke(&profile, &session, &online, ctx.log));
         cache.remove_session(&key)?;
-        output::stdout(&format!("Profile {:?} was not logged in.\n", profile.name))?;
-        return Ok(Exit::Success);
+        Ok(Some(revoked))
+    });
+    let revoked = match ended {
+        Ok(Some(outcome)) => match outcome? {
+            Some(revoked) => revoked,
+            None => {
+                output::stdout(&format!("Profile {:?} was not logged in.\n", profile.name))?;
+                return Ok(Exit::Success);
+            }
+        },
+        Ok(None) => {
+            return Err(TokenError::LoginNeeded {
+                profile: profile.name.clone(),
+                reason: format!(
+                    "another process is renewing or logging in to profile {:?}",
+                    profile.name
+                ),
+            }
+            .into());
+        }
+        Err(err) => return Err(anyhow::Error::new(err).context(format!("cannot lock in {}", cache.dir().display()))),
     };
-    // Revoked first, deleted whatever the issuer says: a session must end here even
-    // when the issuer cannot be reached.
-    let revoked = Online::new(&profile, ctx.log).and_then(|online| login::revoke(&profile, &session, &online, ctx.log));
-    cache.remove_session(&key)?;
     let note = match revoked {
         Ok(true) => " The issuer revoked its refresh token.",
         Ok(false) => "",

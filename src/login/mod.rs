@@ -60,7 +60,6 @@ pub fn sign_in(
     how: &Interaction,
     cache_dir: Option<&Path>,
     log: &Log,
-    now: Timestamp,
 ) -> anyhow::Result<Fetched> {
     let client_secret = profile.user_client_secret()?;
     match profile.grant {
@@ -86,10 +85,10 @@ pub fn sign_in(
                 username: &username,
                 password: &password,
             };
-            Ok(online.fetch_grant(profile, grant, client_secret, cache_dir, log, now)?)
+            Ok(online.fetch_grant(profile, grant, client_secret, cache_dir, log, Timestamp::now())?)
         }
-        GrantType::AuthorizationCode => online.block_on(code_flow(profile, online, how, client_secret, log, now)),
-        GrantType::DeviceCode => online.block_on(device_flow(profile, online, how, client_secret, log, now)),
+        GrantType::AuthorizationCode => online.block_on(code_flow(profile, online, how, client_secret, log)),
+        GrantType::DeviceCode => online.block_on(device_flow(profile, online, how, client_secret, log)),
     }
 }
 
@@ -113,7 +112,6 @@ async fn code_flow(
     how: &Interaction,
     client_secret: Option<&Secret<String>>,
     log: &Log,
-    now: Timestamp,
 ) -> anyhow::Result<Fetched> {
     let discovery = discover(profile, online, log).await?;
     let issuer = profile.issuer.as_deref().unwrap_or_default();
@@ -163,11 +161,24 @@ async fn code_flow(
         verifier: &verifier,
         redirect_uri: &redirect_uri,
     };
-    let fetched = fetch::fetch_at(profile, grant, client_secret, &endpoint, &online.http, log, now).await?;
-    if fetched.nonce.as_deref().is_some_and(|got| got != nonce) {
-        return Err(anyhow::anyhow!(
-            "the issuer's id token carries another sign-in's nonce: refused"
-        ));
+    // Times count from the answer, not from before the person took their time.
+    let fetched = fetch::fetch_at(
+        profile,
+        grant,
+        client_secret,
+        &endpoint,
+        &online.http,
+        log,
+        Timestamp::now(),
+    )
+    .await?;
+    // OpenID Connect core 3.1.3.7: an id token of this sign-in carries its nonce.
+    if fetched.has_id_token && fetched.nonce.as_deref() != Some(nonce.as_str()) {
+        return Err(TokenError::LoginNeeded {
+            profile: profile.name.clone(),
+            reason: "the issuer's id token carries another sign-in's nonce: refused".to_owned(),
+        }
+        .into());
     }
     Ok(fetched)
 }
@@ -178,7 +189,6 @@ async fn device_flow(
     how: &Interaction,
     client_secret: Option<&Secret<String>>,
     log: &Log,
-    now: Timestamp,
 ) -> anyhow::Result<Fetched> {
     let discovery = discover(profile, online, log).await?;
     let issuer = profile.issuer.as_deref().unwrap_or_default();
@@ -231,7 +241,7 @@ async fn device_flow(
         let grant = Grant::DeviceCode {
             device_code: &device.device_code,
         };
-        match poll_once(profile, grant, client_secret, &endpoint, online, log, now).await? {
+        match poll_once(profile, grant, client_secret, &endpoint, online, log, Timestamp::now()).await? {
             Poll::Done(fetched) => return Ok(*fetched),
             Poll::SlowDown => interval += Duration::from_secs(5),
             Poll::Wait => {}
@@ -350,12 +360,16 @@ pub fn user_token(
         Held::Nothing => Err(busy()),
         // `--no-cache` skips the cached token, not the session: it is renewed under
         // the lock like any other, or a rotated refresh token could be lost.
-        Held::NoCache => match cache.locked(&key, || {
-            renew_or_sign_in(profile, cache, &key, online, interaction, log, now)
+        Held::NoCache => match cache.check_trusted().and_then(|()| {
+            cache
+                .locked(&key, || {
+                    renew_or_sign_in(profile, cache, &key, online, interaction, log, now)
+                })
+                .map_err(anyhow::Error::from)
         }) {
             Ok(Some(result)) => result,
             Ok(None) => Err(busy()),
-            Err(err) => Err(anyhow::Error::new(err).context(format!("cannot lock in {}", cache.dir().display()))),
+            Err(err) => Err(err.context(format!("cannot lock in {}", cache.dir().display()))),
         },
     }
 }
@@ -378,9 +392,25 @@ fn renew_or_sign_in(
                 if let Some(next) = session_after(profile, &fetched, Some(session), now)
                     && let Err(err) = cache.write_session(key, &next, log)
                 {
-                    log_at!(log, DECISIONS, "session: cannot store it: {err}");
+                    // The server has spent the old refresh token: say so at every verbosity.
+                    log.warn(format_args!(
+                        "the renewed session could not be stored ({err}): the next renewal will need a login"
+                    ));
                 }
                 return Ok(fetched.token);
+            }
+            Err(Ok(TokenError::Rejected { detail, .. }))
+                if detail.contains("invalid_client") || detail.contains("unauthorized_client") =>
+            {
+                // The client is refused, not the refresh token: the session stays.
+                return Err(TokenError::Rejected {
+                    url: session.endpoint.clone(),
+                    client_id: profile.client_id.clone(),
+                    profile: profile.name.clone(),
+                    detail,
+                    by: crate::token::Refused::Application,
+                }
+                .into());
             }
             Err(Ok(TokenError::Rejected { detail, .. })) => {
                 log_at!(
@@ -409,7 +439,8 @@ fn renew_or_sign_in(
         .into());
     };
     log_at!(log, DECISIONS, "login: {reason}: signing in");
-    let fetched = sign_in(profile, online, how, Some(cache.dir()), log, now)?;
+    let fetched = sign_in(profile, online, how, Some(cache.dir()), log)?;
+    let now = Timestamp::now();
     if let Some(session) = session_after(profile, &fetched, None, now) {
         cache.write_session(key, &session, log).map_err(|err| {
             anyhow::Error::new(err).context(format!("cannot store the session in {}", cache.dir().display()))

@@ -26,6 +26,8 @@ pub struct Fetched {
     pub refresh: Option<(Secret<String>, Option<Timestamp>)>,
     /// The `nonce` claim of the id token, when one came (the code flow checks it).
     pub nonce: Option<String>,
+    /// Whether an id token came at all.
+    pub has_id_token: bool,
 }
 
 /// Gets a token for `profile` from the server with `grant` (the application's
@@ -253,9 +255,13 @@ async fn attempt(
                     .map(|seconds| now.plus(std::time::Duration::from_secs(seconds)));
                 (token, expires_at)
             });
-            let nonce = granted
-                .id_token
-                .take()
+            // The id token is the extra field, or the token itself (`token-field: id_token`).
+            let id_token = match profile.token_field {
+                crate::profile::TokenField::IdToken => Some(granted.token.clone()),
+                crate::profile::TokenField::AccessToken => granted.id_token.take(),
+            };
+            let has_id_token = id_token.is_some();
+            let nonce = id_token
                 .and_then(|id| crate::token::jwt::decode(id.expose()))
                 .and_then(|d| d.claims.get("nonce").and_then(|n| n.as_str()).map(str::to_owned));
             let token = Token::from_granted(granted, now);
@@ -276,6 +282,7 @@ async fn attempt(
                 date: response.date,
                 refresh,
                 nonce,
+                has_id_token,
             })
         }
         Err(Refusal::Absent(reason)) => Err(Refused::Absent {

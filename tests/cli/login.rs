@@ -579,3 +579,24 @@ fn inspect_shows_the_person_and_logout_all_revokes_every_session() {
     assert_eq!(redeem(&token_url, &refresh), 400, "revoked");
     env.run(&["get"]).failure(3);
 }
+
+/// `--no-cache` skips the cached token, not the cache directory's trust rules: a
+/// session is never read from, nor renewed in, a directory others may write.
+#[cfg(unix)]
+#[test]
+fn no_cache_renews_a_session_only_in_a_trusted_directory() {
+    let tenant = realm().tenant(TenantSpec::default().endpoints(&["v2"]));
+    let env = TestEnv::new();
+    env.write_profiles(&user_profile(&tenant, "grant: password\nauth: v2"));
+    login_with_password(&env, tenant.user());
+    env.run(&["get", "--no-cache"]).ok();
+    assert_eq!(tenant.grants().last().map(String::as_str), Some("refresh_token"));
+    crate::support::unix::chmod(&env.cache_dir(), 0o777);
+    let run = env.run(&["get", "--no-cache"]);
+    run.failure(2);
+    assert!(
+        run.error_line().contains("is writable by others") || run.error_line().contains("writable"),
+        "{}",
+        run.stderr
+    );
+}
