@@ -368,14 +368,16 @@ fn is_own_file(name: &str, hex_len: usize) -> bool {
 
 /// Whether `get_or_fetch`'s `fetch` runs under the identity's lock: only then may a
 /// person's session be refreshed or a login started (docs/login.md#the-session).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Held {
     /// The lock is held: this process is the one that renews.
     Lock,
     /// `--no-cache`: no lock, by request.
     NoCache,
-    /// The lock could not be had (still taken after the wait, or no directory).
-    Nothing,
+    /// Another process still held the lock after the wait.
+    Busy,
+    /// The lock could not be taken at all (no directory, an I/O error): why.
+    Unusable(String),
 }
 
 /// A token for `profile`: from the cache when a fresh one is there, else from `fetch`
@@ -411,7 +413,8 @@ pub fn get_or_fetch(
             "cache: cannot create {}: {err}: fetching without caching",
             cache.dir.display()
         );
-        return Ok((fetch(Held::Nothing)?, Source::Server));
+        let why = format!("cannot create the cache directory {}: {err}", cache.dir.display());
+        return Ok((fetch(Held::Unusable(why))?, Source::Server));
     }
     // It may have been created by someone else since the first check.
     cache.check_trusted()?;
@@ -427,7 +430,7 @@ pub fn get_or_fetch(
                 lock_path.display(),
                 GoDuration(cache.lock_wait)
             );
-            return Ok((fetch(Held::Nothing)?, Source::Server));
+            return Ok((fetch(Held::Busy)?, Source::Server));
         }
         Err(err) => {
             log_at!(
@@ -436,7 +439,8 @@ pub fn get_or_fetch(
                 "cache: cannot lock {}: {err}: fetching without caching",
                 lock_path.display()
             );
-            return Ok((fetch(Held::Nothing)?, Source::Server));
+            let why = format!("cannot lock {}: {err}", lock_path.display());
+            return Ok((fetch(Held::Unusable(why))?, Source::Server));
         }
     };
     // Another process may have fetched while this one waited for the lock; the wait

@@ -93,8 +93,27 @@ pub(super) async fn body_of_ok(
         .await
         .map_err(|err| unavailable(err.to_string()))?;
     if response.status != 200 {
+        // The issuer's own words, when it gave them as OAuth2 does: escaped and cut,
+        // and never the body itself.
+        let said = serde_json::from_slice::<serde_json::Value>(&response.body)
+            .ok()
+            .map(|value| {
+                let text = |key: &str| value.get(key).and_then(|v| v.as_str()).unwrap_or("").trim().to_owned();
+                [text("error"), text("error_description")]
+                    .into_iter()
+                    .filter(|t| !t.is_empty())
+                    .collect::<Vec<_>>()
+                    .join(": ")
+            })
+            .filter(|said| !said.is_empty())
+            .map(|said| {
+                // Redacted whole, then cut: a secret cut in two is no longer recognised.
+                let cut: String = log.redact(&said).chars().take(200).collect();
+                format!(" ({})", crate::output::escape_untrusted(&cut))
+            })
+            .unwrap_or_default();
         return Err(unavailable(format!(
-            "answered {}",
+            "answered {}{said}",
             crate::token::status_text(response.status)
         )));
     }

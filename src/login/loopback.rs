@@ -3,7 +3,7 @@
 //! answers the browser with a page it may close, and is gone.
 
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::Context as _;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -48,50 +48,74 @@ impl Loopback {
         ))
     }
 
-    /// Waits `wait` for the browser's one callback. Requests for other paths (a
-    /// favicon) get 404 and do not count; the first callback ends the wait, whatever
-    /// it says, and the listener is closed with it. Errors are exit 3 with the
-    /// `login` hint for `profile`: the sign-in did not happen, and running `login`
-    /// again is the way on.
+    /// Waits `wait` for the browser's one callback. Each connection is served on its
+    /// own, so an idle one (a browser's spare socket) delays nothing. Requests for
+    /// other paths (a favicon) get 404 and do not count; the first callback ends the
+    /// wait, whatever it says, and the listener is closed with it. Errors are exit 3
+    /// with the `login` hint for `profile`: the sign-in did not happen, and running
+    /// `login` again is the way on.
     pub async fn callback(self, state: &str, wait: Duration, profile: &str) -> anyhow::Result<Secret<String>> {
-        let deadline = Instant::now() + wait;
+        let deadline = tokio::time::Instant::now() + wait;
         let listener =
             tokio::net::TcpListener::from_std(self.listener).context("cannot set up the loopback listener")?;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let accepted = tokio::time::timeout(left, listener.accept()).await;
-            let Ok(accepted) = accepted else {
-                return Err(not_signed_in(
-                    profile,
-                    format!(
-                        "the browser sign-in did not come back in time (waited {})",
-                        crate::time::GoDuration(wait)
-                    ),
-                ));
-            };
-            let (mut stream, _) = accepted.context("cannot accept the browser's connection")?;
-            let head = match tokio::time::timeout(left.min(Duration::from_secs(10)), read_head(&mut stream)).await {
-                Ok(Ok(head)) => head,
-                _ => continue,
-            };
-            let Some(target) = request_target(&head) else {
-                let _ = respond(&mut stream, 400, "This is not a request this page understands.").await;
-                continue;
-            };
-            let (path, query) = target.split_once('?').unwrap_or((target, ""));
-            if path != CALLBACK_PATH {
-                let _ = respond(&mut stream, 404, "Nothing here.").await;
-                continue;
+        let (outcomes, mut first) = tokio::sync::mpsc::channel::<Result<Secret<String>, String>>(1);
+        let state = state.to_owned();
+        let taken = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let acceptor = tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                tokio::spawn(serve(stream, state.clone(), taken.clone(), outcomes.clone()));
             }
-            let outcome = read_callback(query, state);
-            let page = match &outcome {
-                Ok(_) => "You are signed in to Run:ai. You may close this tab.",
-                Err(_) => "The sign-in did not complete. See the terminal for what went wrong; you may close this tab.",
-            };
-            let _ = respond(&mut stream, if outcome.is_ok() { 200 } else { 400 }, page).await;
-            return outcome.map_err(|reason| not_signed_in(profile, reason));
+        });
+        let outcome = tokio::time::timeout_at(deadline, first.recv()).await;
+        // The listener goes with the acceptor: a second callback finds nobody.
+        acceptor.abort();
+        let _ = acceptor.await;
+        match outcome {
+            Ok(Some(outcome)) => outcome.map_err(|reason| not_signed_in(profile, reason)),
+            _ => Err(not_signed_in(
+                profile,
+                format!(
+                    "the browser sign-in did not come back in time (waited {})",
+                    crate::time::GoDuration(wait)
+                ),
+            )),
         }
     }
+}
+
+/// One connection: the first callback's outcome goes to `outcomes`,
+/// anything else is answered and forgotten. A connection that says nothing within
+/// 10 s is dropped.
+async fn serve(
+    mut stream: tokio::net::TcpStream,
+    state: String,
+    taken: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    outcomes: tokio::sync::mpsc::Sender<Result<Secret<String>, String>>,
+) {
+    let Ok(Ok(head)) = tokio::time::timeout(Duration::from_secs(10), read_head(&mut stream)).await else {
+        return;
+    };
+    let Some(target) = request_target(&head) else {
+        let _ = respond(&mut stream, 400, "This is not a request this page understands.").await;
+        return;
+    };
+    let (path, query) = target.split_once('?').unwrap_or((target, ""));
+    if path != CALLBACK_PATH {
+        let _ = respond(&mut stream, 404, "Nothing here.").await;
+        return;
+    }
+    // One callback is accepted: any later one is dropped unanswered, even before
+    // the listener is gone.
+    if taken.swap(true, std::sync::atomic::Ordering::SeqCst) {
+        return;
+    }
+    let outcome = read_callback(query, &state);
+    let page = match &outcome {
+        Ok(_) => "You are signed in to Run:ai. You may close this tab.",
+        Err(_) => "The sign-in did not complete. See the terminal for what went wrong; you may close this tab.",
+    };
+    let _ = respond(&mut stream, if outcome.is_ok() { 200 } else { 400 }, page).await;
+    let _ = outcomes.try_send(outcome);
 }
 
 fn not_signed_in(profile: &str, reason: String) -> anyhow::Error {

@@ -357,7 +357,10 @@ pub fn user_token(
     };
     match held {
         Held::Lock => renew_or_sign_in(profile, cache, &key, online, interaction, log, now),
-        Held::Nothing => Err(busy()),
+        Held::Busy => Err(busy()),
+        // A session is never renewed without its lock: a rotated refresh token could
+        // be lost to a process renewing beside this one.
+        Held::Unusable(why) => Err(anyhow::anyhow!("{why}: a session is renewed only under its lock")),
         // `--no-cache` skips the cached token, not the session: it is renewed under
         // the lock like any other, or a rotated refresh token could be lost.
         Held::NoCache => match cache.check_trusted().and_then(|()| {
