@@ -49,17 +49,13 @@ impl Session {
 impl Cache {
     /// Where `key`'s session lives.
     pub fn session_file(&self, key: &Key) -> std::path::PathBuf {
-        self.session_path(key)
-    }
-
-    pub(super) fn session_path(&self, key: &Key) -> std::path::PathBuf {
         self.dir.join(format!("{}{SESSION_SUFFIX}", key.as_str()))
     }
 
     /// The session of `key`, if there is a valid one this user wrote (the same trust
     /// rules as entries: docs/security.md#the-token-cache).
     pub fn read_session(&self, key: &Key, log: &Log) -> Option<Session> {
-        let path = self.session_path(key);
+        let path = self.session_file(key);
         let bytes = match fsutil::read_private(&path, fsutil::MAX_CACHE_FILE) {
             Ok(bytes) => bytes,
             Err(fsutil::ReadError::NotFound) => return None,
@@ -93,7 +89,7 @@ impl Cache {
     /// Stores `session` for `key`, replacing the old one whole.
     pub fn write_session(&self, key: &Key, session: &Session, log: &Log) -> std::io::Result<()> {
         fsutil::create_private_dir(&self.dir)?;
-        let path = self.session_path(key);
+        let path = self.session_file(key);
         let bytes = serde_json::to_vec(session).map_err(std::io::Error::other)?;
         fsutil::write_atomic(&path, &bytes, 0o600, fsutil::Ownership::Mine)?;
         log_at!(log, DECISIONS, "session: stored in {}", path.display());
@@ -102,7 +98,7 @@ impl Cache {
 
     /// Deletes the session and the cached token of `key`; whether a session was there.
     pub fn remove_session(&self, key: &Key) -> std::io::Result<bool> {
-        let removed = match std::fs::remove_file(self.session_path(key)) {
+        let removed = match std::fs::remove_file(self.session_file(key)) {
             Ok(()) => true,
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => false,
             Err(err) => return Err(err),

@@ -29,6 +29,15 @@ fn user_profile(tenant: &Tenant, extra: &str) -> String {
     yaml
 }
 
+/// A test world with the profile `alice` (with `extra` keys) logged in with the
+/// password grant.
+fn logged_in(tenant: &Tenant, extra: &str) -> TestEnv {
+    let env = TestEnv::new();
+    env.write_profiles(&user_profile(tenant, extra));
+    login_with_password(&env, tenant.user());
+    env
+}
+
 /// Runs the plugin with `input` on its stdin.
 fn run_with_stdin(env: &TestEnv, args: &[&str], input: &str) -> Run {
     let mut cmd = env.plugin(args);
@@ -214,9 +223,7 @@ fn make_executable(path: &Path) {
 #[test]
 fn a_refused_refresh_token_is_deleted_and_login_is_needed() {
     let tenant = realm().tenant(TenantSpec::default().endpoints(&["v2"]));
-    let env = TestEnv::new();
-    env.write_profiles(&user_profile(&tenant, "grant: password\nauth: v2"));
-    login_with_password(&env, tenant.user());
+    let env = logged_in(&tenant, "grant: password\nauth: v2");
     // The realm ends every session (Keycloak's "revoke sessions").
     tenant.revoke();
     let run = env.run(&["get", "--min-validity", "2h"]);
@@ -240,12 +247,10 @@ fn a_refused_refresh_token_is_deleted_and_login_is_needed() {
 #[test]
 fn logout_deletes_the_session_and_the_issuer_revokes_its_refresh_token() {
     let tenant = realm().tenant(TenantSpec::default());
-    let env = TestEnv::new();
-    env.write_profiles(&user_profile(
+    let env = logged_in(
         &tenant,
         &format!("grant: password\nauth: keycloak\nrealm: {}", tenant.realm),
-    ));
-    login_with_password(&env, tenant.user());
+    );
     let refresh = refresh_token(&env);
     // `cache list` shows who is logged in, never a token.
     let list = env.run(&["cache", "list"]).ok().stdout.clone();
@@ -291,15 +296,7 @@ fn sixteen_kubectl_processes_with_an_expired_access_token_make_one_refresh_reque
     env.install_plugin();
     env.write_profiles(&user_profile(&tenant, "grant: password\nauth: v2"));
     env.write_cluster(&tenant);
-    env.run(&[
-        "setup",
-        "--context",
-        "runai",
-        "--cluster",
-        "runai-test",
-        "--set-current",
-    ])
-    .ok();
+    env.setup_runai_context(&[]);
     let kubeconfig = fs::read_to_string(env.kubeconfig()).unwrap();
     assert!(kubeconfig.contains("interactiveMode: IfAvailable"), "{kubeconfig}");
     login_with_password(&env, tenant.user());
@@ -416,9 +413,7 @@ fn no_secret_of_a_session_is_shown_at_any_verbosity() {
 #[test]
 fn auth_auto_finds_the_endpoint_for_a_person_too() {
     let tenant = realm().tenant(TenantSpec::default().endpoints(&["v1"]));
-    let env = TestEnv::new();
-    env.write_profiles(&user_profile(&tenant, "grant: password"));
-    login_with_password(&env, tenant.user());
+    let env = logged_in(&tenant, "grant: password");
     let paths: Vec<String> = tenant.token_requests();
     assert_eq!(paths, ["/api/v2/token", "/api/v1/token"], "{paths:?}");
     assert_eq!(session(&env)["generation"], "v1");
@@ -561,12 +556,10 @@ fn the_first_free_listen_address_is_used() {
 #[test]
 fn inspect_shows_the_person_and_logout_all_revokes_every_session() {
     let tenant = realm().tenant(TenantSpec::default());
-    let env = TestEnv::new();
-    env.write_profiles(&user_profile(
+    let env = logged_in(
         &tenant,
         &format!("grant: password\nauth: keycloak\nrealm: {}", tenant.realm),
-    ));
-    login_with_password(&env, tenant.user());
+    );
     let refresh = refresh_token(&env);
     let inspect = env.run(&["inspect"]).ok().stdout.clone();
     assert!(inspect.contains("alice@acme.com"), "{inspect}");
@@ -586,9 +579,7 @@ fn inspect_shows_the_person_and_logout_all_revokes_every_session() {
 #[test]
 fn no_cache_renews_a_session_only_in_a_trusted_directory() {
     let tenant = realm().tenant(TenantSpec::default().endpoints(&["v2"]));
-    let env = TestEnv::new();
-    env.write_profiles(&user_profile(&tenant, "grant: password\nauth: v2"));
-    login_with_password(&env, tenant.user());
+    let env = logged_in(&tenant, "grant: password\nauth: v2");
     env.run(&["get", "--no-cache"]).ok();
     assert_eq!(tenant.grants().last().map(String::as_str), Some("refresh_token"));
     crate::support::unix::chmod(&env.cache_dir(), 0o777);

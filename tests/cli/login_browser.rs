@@ -106,15 +106,7 @@ fn a_real_browser_signs_in_with_pkce_and_kubectl_runs_as_the_person() {
     assert_eq!(authorize["method"], "GET");
 
     env.write_cluster(&tenant);
-    env.run(&[
-        "setup",
-        "--context",
-        "runai",
-        "--cluster",
-        "runai-test",
-        "--set-current",
-    ])
-    .ok();
+    env.setup_runai_context(&[]);
     let all = kubectls();
     let mut versions = vec![all[0].clone()];
     if all.len() > 1 {

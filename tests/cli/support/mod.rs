@@ -319,6 +319,22 @@ impl TestEnv {
         bin
     }
 
+    /// `setup` of a current context `runai` for the cluster `runai-test` (see
+    /// [`TestEnv::write_cluster`]), with `extra` arguments; it must succeed.
+    pub fn setup_runai_context(&self, extra: &[&str]) {
+        let mut args = vec![
+            "setup",
+            "--context",
+            "runai",
+            "--cluster",
+            "runai-test",
+            "--set-current",
+        ];
+        args.extend_from_slice(extra);
+        let setup = self.run(&args);
+        assert_eq!(setup.code, 0, "{}", setup.stderr);
+    }
+
     /// A kubeconfig with one cluster, `runai-test`, for the tenant's API stand-in.
     pub fn write_cluster(&self, tenant: &Tenant) {
         use base64::Engine;
@@ -349,17 +365,7 @@ pub fn kube_env_with(spec: TenantSpec, setup_args: &[&str]) -> (Tenant, TestEnv)
     env.install_plugin();
     env.write_profiles(&tenant.profile("acme", ""));
     env.write_cluster(&tenant);
-    let mut args = vec![
-        "setup",
-        "--context",
-        "runai",
-        "--cluster",
-        "runai-test",
-        "--set-current",
-    ];
-    args.extend_from_slice(setup_args);
-    let setup = env.run(&args);
-    assert_eq!(setup.code, 0, "{}", setup.stderr);
+    env.setup_runai_context(setup_args);
     (tenant, env)
 }
 
