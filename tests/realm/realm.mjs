@@ -2,7 +2,8 @@
 // are issued by a real OpenID provider (oidc-provider), to applications (client
 // credentials) and to users (password, authorization code with PKCE on real login pages,
 // device flow, rotating refresh tokens), a Kubernetes API stand-in that accepts those
-// tokens, and HTTP forward proxies. Driven by a JSON admin API; see README.md.
+// tokens and static account tokens and stores namespaces and Secrets (kube.mjs), and HTTP
+// forward proxies. Driven by a JSON admin API; see README.md.
 //
 // Process contract: prints one line {"admin":"http://127.0.0.1:PORT"} on stdout when ready,
 // nothing else ever goes to stdout, and the process exits on stdin EOF, SIGTERM or SIGINT.
@@ -12,6 +13,7 @@ import * as http from 'node:http';
 import * as https from 'node:https';
 import * as net from 'node:net';
 import { createLocalJWKSet, jwtVerify } from 'jose';
+import { KubeCluster, KubeError, isNamespaceName } from './kube.mjs';
 
 // stdout belongs to the ready line. oidc-provider prints notices with console.info, so
 // route every console method to stderr, and drop two warnings that are expected here:
@@ -287,9 +289,10 @@ function parseUser(value) {
 
 function parseFault(value) {
   const f = expectObject(value, 'a fault');
-  expectKeys(f, ['path', 'times', 'status', 'headers', 'contentType', 'body', 'bodyBytes', 'hang', 'echo'], 'fault');
+  expectKeys(f, ['path', 'method', 'times', 'status', 'headers', 'contentType', 'body', 'bodyBytes', 'hang', 'echo'], 'fault');
   const fault = {
     path: optional(f, 'path', 'string', ''),
+    method: optional(f, 'method', 'string', undefined),
     times: optional(f, 'times', 'integer', 1),
     status: optional(f, 'status', 'integer', 200),
     headers: optional(f, 'headers', 'object', {}),
@@ -300,6 +303,8 @@ function parseFault(value) {
     echo: optional(f, 'echo', 'boolean', false),
   };
   if (!fault.path.startsWith('/')) throw new HttpError(400, 'a fault needs a "path" starting with /');
+  if (fault.method !== undefined && !/^[A-Za-z]+$/.test(fault.method)) throw new HttpError(400, '"method" must be an HTTP method such as "PATCH"');
+  if (fault.method !== undefined) fault.method = fault.method.toUpperCase();
   if (fault.times < 1) throw new HttpError(400, '"times" must be at least 1');
   if (fault.status < 200 || fault.status > 599) throw new HttpError(400, '"status" must be 200..599');
   if (fault.bodyBytes !== undefined && fault.bodyBytes < 0) throw new HttpError(400, '"bodyBytes" must be >= 0');
@@ -310,6 +315,49 @@ function parseFault(value) {
     if (typeof v !== 'string') throw new HttpError(400, `header "${k}" must be a string`);
   }
   return fault;
+}
+
+/**
+ * An account of the kube stand-in: a static bearer token, the user it authenticates, and
+ * RBAC PolicyRules, each bound in one namespace (a RoleBinding) or cluster-wide.
+ */
+function parseAccount(value) {
+  const a = expectObject(value, 'an account');
+  expectKeys(a, ['token', 'username', 'groups', 'rules'], 'account');
+  const token = optional(a, 'token', 'string', '');
+  const username = optional(a, 'username', 'string', '');
+  if (!token || !username) throw new HttpError(400, 'an account needs a non-empty "token" and "username"');
+  if (!/^[\x21-\x7e]+$/.test(token)) throw new HttpError(400, '"token" must be printable ASCII without spaces (it is sent as a bearer token)');
+  // A service account's groups, unless told otherwise (as its token would carry them).
+  const sa = /^system:serviceaccount:([^:]+):[^:]+$/.exec(username);
+  const groups = optional(a, 'groups', 'strings', sa ? ['system:serviceaccounts', `system:serviceaccounts:${sa[1]}`] : []);
+  if (a.rules !== undefined && !Array.isArray(a.rules)) throw new HttpError(400, '"rules" must be a list');
+  const rules = (a.rules ?? []).map((value) => {
+    const r = expectObject(value, 'a rule');
+    expectKeys(r, ['namespace', 'apiGroups', 'resources', 'verbs', 'resourceNames'], 'rule');
+    const rule = {
+      namespace: optional(r, 'namespace', 'string', undefined),
+      apiGroups: optional(r, 'apiGroups', 'strings', []),
+      resources: optional(r, 'resources', 'strings', []),
+      verbs: optional(r, 'verbs', 'strings', []),
+      resourceNames: optional(r, 'resourceNames', 'strings', []),
+    };
+    if (rule.namespace !== undefined && !isNamespaceName(rule.namespace)) throw new HttpError(400, `rule "namespace" "${rule.namespace}" is not a namespace name`);
+    // As the API server validates a PolicyRule: verbs, apiGroups and resources are required.
+    for (const field of ['verbs', 'apiGroups', 'resources']) {
+      if (!rule[field].length) throw new HttpError(400, `a rule needs "${field}" (apiGroups [""] is the core group)`);
+    }
+    return rule;
+  });
+  return { token, username, groups: groups.includes('system:authenticated') ? groups : [...groups, 'system:authenticated'], rules };
+}
+
+function parseKubeNamespace(value) {
+  const n = expectObject(value, 'a namespace');
+  expectKeys(n, ['name'], 'namespace');
+  const name = optional(n, 'name', 'string', '');
+  if (!isNamespaceName(name)) throw new HttpError(400, `"name" must be a namespace name (an RFC 1123 label): "${name}"`);
+  return name;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -410,6 +458,7 @@ class Tenant {
     if (this.kube) {
       const kube = https.createServer(pki.tls, (req, res) => this.serve(req, res, 'kube'));
       this.kubeUrl = `https://${HOST}:${await listen(kube)}`;
+      this.cluster = new KubeCluster({ host: new URL(this.kubeUrl).host, defaultNamespaceUid: this.clusterUuid });
     }
   }
 
@@ -853,8 +902,8 @@ class Tenant {
 
     if (tooLarge) return sendJson(res, tooLarge.status, { code: tooLarge.status, message: tooLarge.message });
     try {
-      if (this.#fault(path, body, res)) return;
-      if (listener === 'kube') await this.#kube(req, res, path, entry);
+      if (this.#fault(req.method, path, body, res)) return;
+      if (listener === 'kube') await this.#kube(req, res, path, body, entry);
       else await this.#tenant(req, res, path, body);
     } catch (err) {
       console.error(`tenant ${this.id}: ${req.method} ${path} failed`, err);
@@ -885,14 +934,19 @@ class Tenant {
       listener,
       userAgent: req.headers['user-agent'] ?? null,
     };
-    if (listener === 'kube') entry.authenticated = false;
+    if (listener === 'kube') {
+      entry.authenticated = false;
+      // Kube requests carry no secrets in their query (the Run:ai listener's may: codes).
+      entry.query = req.url.includes('?') ? req.url.slice(req.url.indexOf('?') + 1) : null;
+      entry.user = null;
+    }
     this.requests.push(entry);
     return entry;
   }
 
   /** Answers from the fault queue when a scripted response matches; true if it did. */
-  #fault(path, body, res) {
-    const index = this.faults.findIndex((f) => f.path === path);
+  #fault(method, path, body, res) {
+    const index = this.faults.findIndex((f) => f.path === path && (f.method === undefined || f.method === method));
     if (index < 0) return false;
     const fault = this.faults[index];
     if (--fault.times === 0) this.faults.splice(index, 1);
@@ -1048,77 +1102,30 @@ class Tenant {
 
   // --- the Kubernetes API stand-in ------------------------------------------------------
 
-  async #kube(req, res, path, entry) {
+  async #kube(req, res, path, body, entry) {
+    const user = await this.#kubeUser(req);
+    entry.authenticated = Boolean(user);
+    entry.user = user?.username ?? null;
+    if (!user) return k8sStatus(res, 401, 'Unauthorized', 'Unauthorized');
+    const query = req.url.includes('?') ? req.url.slice(req.url.indexOf('?') + 1) : '';
+    return this.cluster.serve(req, res, { path, query, body, user });
+  }
+
+  /**
+   * Who a kube request is: an account (its static token, username, groups and rules), or
+   * the user of a JWT the Run:ai API would accept (no rules), else null.
+   */
+  async #kubeUser(req) {
+    const match = /^Bearer +(\S+)$/i.exec(req.headers.authorization ?? '');
+    const account = match && this.cluster.account(match[1]);
+    if (account) return account;
     const claims = await this.authenticate(req);
-    entry.authenticated = Boolean(claims);
-    if (!claims) return k8sStatus(res, 401, 'Unauthorized', 'Unauthorized');
-
-    const group = 'authentication.k8s.io';
-    const versions = ['v1', 'v1beta1', 'v1alpha1'];
-    const groupVersions = versions.map((version) => ({ groupVersion: `${group}/${version}`, version }));
-    const apiGroup = { name: group, versions: groupVersions, preferredVersion: groupVersions[0] };
-    const [, version, resource] = new RegExp(`^/apis/${group.replace(/\./g, '\\.')}/([^/]+)(?:/([^/]+))?$`).exec(path) ?? [];
-    const knownVersion = versions.includes(version);
-
-    if (req.method === 'POST' && knownVersion && resource === 'selfsubjectreviews') {
-      return sendJson(res, 201, {
-        kind: 'SelfSubjectReview',
-        apiVersion: `${group}/${version}`,
-        metadata: { creationTimestamp: null },
-        status: {
-          userInfo: {
-            username: claims.preferred_username ?? claims.sub,
-            groups: ['system:authenticated', ...(claims.realm_access?.roles ?? [])],
-          },
-        },
-      });
-    }
-    if (req.method === 'GET') {
-      // Plain JSON: kubectl asks for aggregated discovery first, and falls back to these
-      // legacy documents when the answer's Content-Type is plain application/json.
-      const documents = {
-        '/version': {
-          major: '1',
-          minor: '33',
-          gitVersion: 'v1.33.0',
-          gitCommit: '60a317eadfcb839692a5eab88ed62a3ee1b61fb9',
-          gitTreeState: 'clean',
-          buildDate: '2025-04-23T13:07:26Z',
-          goVersion: 'go1.24.2',
-          compiler: 'gc',
-          platform: 'linux/amd64',
-        },
-        '/api': {
-          kind: 'APIVersions',
-          versions: ['v1'],
-          serverAddressByClientCIDRs: [{ clientCIDR: '0.0.0.0/0', serverAddress: new URL(this.kubeUrl).host }],
-        },
-        // client-go rejects a group version that lists no resources, so core v1 has one.
-        '/api/v1': {
-          kind: 'APIResourceList',
-          groupVersion: 'v1',
-          resources: [{ name: 'namespaces', singularName: 'namespace', namespaced: false, kind: 'Namespace', verbs: ['get', 'list'], shortNames: ['ns'] }],
-        },
-        '/api/v1/namespaces': {
-          kind: 'NamespaceList',
-          apiVersion: 'v1',
-          metadata: { resourceVersion: '1' },
-          items: [{ metadata: { name: 'default', uid: this.clusterUuid, resourceVersion: '1', creationTimestamp: '2025-01-01T00:00:00Z' }, spec: { finalizers: ['kubernetes'] }, status: { phase: 'Active' } }],
-        },
-        '/apis': { kind: 'APIGroupList', apiVersion: 'v1', groups: [apiGroup] },
-        [`/apis/${group}`]: { kind: 'APIGroup', apiVersion: 'v1', ...apiGroup },
-      };
-      if (documents[path]) return sendJson(res, 200, documents[path]);
-      if (knownVersion && resource === undefined) {
-        return sendJson(res, 200, {
-          kind: 'APIResourceList',
-          apiVersion: 'v1',
-          groupVersion: `${group}/${version}`,
-          resources: [{ name: 'selfsubjectreviews', singularName: 'selfsubjectreview', namespaced: false, kind: 'SelfSubjectReview', verbs: ['create'] }],
-        });
-      }
-    }
-    return k8sStatus(res, 404, 'NotFound', 'the server could not find the requested resource');
+    if (!claims) return null;
+    return {
+      username: claims.preferred_username ?? claims.sub,
+      groups: ['system:authenticated', ...(claims.realm_access?.roles ?? [])],
+      rules: [],
+    };
   }
 }
 
@@ -1207,6 +1214,13 @@ function lookup(map, id, what) {
   return item;
 }
 
+/** The kube stand-in's cluster of a tenant (400 for a tenant without one). */
+function kubeOf(id) {
+  const tenant = lookup(tenants, id, 'tenant');
+  if (!tenant.cluster) throw new HttpError(400, `tenant "${id}" has no Kubernetes API stand-in (it was created without "kube": true)`);
+  return tenant.cluster;
+}
+
 async function admin(req, res) {
   const path = pathOf(req.url);
   const body = await readBody(req);
@@ -1246,6 +1260,38 @@ async function admin(req, res) {
   if ((m = /^POST \/tenants\/([^/]+)\/revoke$/.exec(route))) {
     lookup(tenants, m[1], 'tenant').generation += 1;
     return noContent(res);
+  }
+  if ((m = /^POST \/tenants\/([^/]+)\/kube\/accounts$/.exec(route))) {
+    kubeOf(m[1]).setAccount(parseAccount(json()));
+    return noContent(res);
+  }
+  if ((m = /^POST \/tenants\/([^/]+)\/kube\/namespaces$/.exec(route))) {
+    kubeOf(m[1]).addNamespace(parseKubeNamespace(json()));
+    return noContent(res);
+  }
+  if ((m = /^(PUT|GET) \/tenants\/([^/]+)\/kube\/secrets\/([^/]+)\/([^/]+)$/.exec(route))) {
+    const cluster = kubeOf(m[2]);
+    const [namespace, name] = [m[3], m[4]].map((segment) => {
+      try {
+        return decodeURIComponent(segment);
+      } catch {
+        throw new HttpError(400, `bad path segment "${segment}"`);
+      }
+    });
+    if (m[1] === 'GET') {
+      const secret = cluster.adminGetSecret(namespace, name);
+      if (!secret) throw new HttpError(404, `secrets "${name}" not found`);
+      return sendJson(res, 200, secret);
+    }
+    const manager = new URL(req.url, 'http://admin').searchParams.get('fieldManager') || 'kubectl-create';
+    try {
+      const { status, object } = cluster.adminPutSecret(namespace, name, manager, body.length ? body : Buffer.from('{}'));
+      return sendJson(res, status, object);
+    } catch (err) {
+      // The API server's message; its 422 (invalid) is this API's 400.
+      if (err instanceof KubeError) throw new HttpError(err.status.code === 404 ? 404 : 400, err.message);
+      throw err;
+    }
   }
   if (route === 'POST /proxies') {
     const proxy = await createProxy(`p${++proxyCount}`);
