@@ -75,9 +75,11 @@ pub fn hex(bytes: &[u8]) -> String {
 /// Every form in which the plugin itself puts `value` on the wire, and in which a
 /// server that echoes a request back would show it: raw, form-urlencoded (as sent,
 /// and with lowercase hex or `%20` as a server may re-encode it), JSON string
-/// content, and JSON of JSON (a JSON request quoted inside a JSON error).
+/// content, JSON of JSON (a JSON request quoted inside a JSON error), and base64
+/// (how a Kubernetes Secret carries it, docs/fleet.md).
 /// docs/security.md#redaction
 pub fn encodings(value: &str) -> Vec<String> {
+    use base64::Engine;
     let form: String = url::form_urlencoded::byte_serialize(value.as_bytes()).collect();
     let json = |text: &str| {
         let quoted = serde_json::Value::String(text.to_owned()).to_string();
@@ -89,6 +91,7 @@ pub fn encodings(value: &str) -> Vec<String> {
         json(&json(value)),
         form.replace('+', "%20"),
         lowercase_hex(&form),
+        base64::engine::general_purpose::STANDARD.encode(value),
         form,
     ];
     forms.sort();
@@ -196,6 +199,8 @@ mod tests {
             "q9Zx%2B7Lm%2Fa%20b%22c",
             "q9Zx+7Lm/a b\\\"c",
             "q9Zx+7Lm/a b\\\\\\\"c",
+            // base64, as a Secret's data carries it (python3: base64.b64encode)
+            "cTlaeCs3TG0vYSBiImM=",
         ] {
             assert!(forms.iter().any(|f| f == expected), "{expected} in {forms:?}");
         }

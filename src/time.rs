@@ -42,6 +42,43 @@ impl Timestamp {
     pub fn seconds_until(self, later: Timestamp) -> i64 {
         later.0.saturating_sub(self.0)
     }
+
+    /// Parses exactly the form [`Display`](fmt::Display) writes,
+    /// `YYYY-MM-DDTHH:MM:SSZ`: what the plugin wrote itself (a Secret's annotations,
+    /// docs/fleet.md#the-secret). Anything else is `None`.
+    pub fn parse_rfc3339(text: &str) -> Option<Self> {
+        let b = text.as_bytes();
+        if b.len() != 20
+            || b[4] != b'-'
+            || b[7] != b'-'
+            || b[10] != b'T'
+            || b[13] != b':'
+            || b[16] != b':'
+            || b[19] != b'Z'
+        {
+            return None;
+        }
+        let number = |range: std::ops::Range<usize>| -> Option<i64> {
+            let digits = &text[range];
+            digits
+                .bytes()
+                .all(|c| c.is_ascii_digit())
+                .then(|| digits.parse().ok())?
+        };
+        let (year, month, day) = (number(0..4)?, number(5..7)?, number(8..10)?);
+        let (hour, minute, second) = (number(11..13)?, number(14..16)?, number(17..19)?);
+        let days = days_from_civil(year, month, day);
+        // Out-of-range fields would still compute a date: the round trip refuses them.
+        if !(1..=12).contains(&month)
+            || civil_from_days(days) != (year, month, day)
+            || hour > 23
+            || minute > 59
+            || second > 59
+        {
+            return None;
+        }
+        Some(Self(days * 86_400 + hour * 3600 + minute * 60 + second))
+    }
 }
 
 fn whole_seconds(duration: Duration) -> i64 {
@@ -81,6 +118,16 @@ fn civil_from_days(days: i64) -> (i64, i64, i64) {
     };
     let year = year_of_era + era * 400 + i64::from(month <= 2);
     (year, month, day)
+}
+
+// Howard Hinnant's days_from_civil, the inverse of civil_from_days.
+fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let year = if month <= 2 { year - 1 } else { year };
+    let era = year.div_euclid(400);
+    let year_of_era = year - era * 400;
+    let day_of_year = (153 * (if month > 2 { month - 3 } else { month + 9 }) + 2) / 5 + day - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    era * 146_097 + day_of_era - 719_468
 }
 
 /// A duration written the way kubectl and Go write them: `90s`, `1m30s`, `1.5h`, `500ms`.
@@ -175,6 +222,37 @@ mod tests {
         assert_eq!(Timestamp(1_136_214_245).to_string(), "2006-01-02T15:04:05Z");
         assert_eq!(Timestamp(951_782_400).to_string(), "2000-02-29T00:00:00Z");
         assert_eq!(Timestamp(-1).to_string(), "1969-12-31T23:59:59Z");
+    }
+
+    #[test]
+    fn parses_what_it_writes_and_nothing_else() {
+        // Known dates, not a copy of the conversion: Go's reference time, a leap day,
+        // the last second RFC 3339 writes.
+        assert_eq!(
+            Timestamp::parse_rfc3339("2006-01-02T15:04:05Z"),
+            Some(Timestamp(1_136_214_245))
+        );
+        assert_eq!(
+            Timestamp::parse_rfc3339("2000-02-29T00:00:00Z"),
+            Some(Timestamp(951_782_400))
+        );
+        assert_eq!(Timestamp::parse_rfc3339("1970-01-01T00:00:00Z"), Some(Timestamp(0)));
+        assert_eq!(Timestamp::parse_rfc3339("9999-12-31T23:59:59Z"), Some(Timestamp::MAX));
+        for bad in [
+            "",
+            "2006-01-02 15:04:05Z",
+            "2006-01-02T15:04:05",
+            "2006-01-02T15:04:05+00:00",
+            "2006-01-02T15:04:05.5Z",
+            "2001-02-29T00:00:00Z",
+            "2006-13-02T15:04:05Z",
+            "2006-01-32T15:04:05Z",
+            "2006-01-02T24:00:00Z",
+            "2006-01-02T15:60:05Z",
+            "+006-01-02T15:04:05Z",
+        ] {
+            assert_eq!(Timestamp::parse_rfc3339(bad), None, "{bad}");
+        }
     }
 
     #[test]

@@ -12,7 +12,8 @@ use crate::error::{Exit, Reported};
 use crate::fsutil;
 use crate::inspection;
 use crate::kubeconfig;
-use crate::net::{Online, runtime};
+use crate::net::Online;
+use crate::net::cluster::{Access, Cluster, Interrupted};
 use crate::output;
 use crate::paths::Paths;
 use crate::profile::LoadedFile;
@@ -404,49 +405,37 @@ fn check_command(ctx: &Context<'_>, report: &mut Report) {
 fn check_context(paths: &Paths, context: &str, report: &mut Report) {
     use k8s_openapi::api::authentication::v1::SelfSubjectReview;
     use kube::api::{Api, PostParams};
-    use kube::config::{KubeConfigOptions, Kubeconfig};
 
     let result = (|| -> anyhow::Result<String> {
-        let mut merged: Option<Kubeconfig> = None;
-        for path in paths.kubeconfigs.iter().filter(|p| p.exists()) {
-            // Bounded and checked first; kube-rs then reads it as every client does.
-            kubeconfig::read_model(path)?;
-            let config = Kubeconfig::read_from(path)
-                .map_err(|err| anyhow::anyhow!("cannot read {}: {}", path.display(), first_line(&err)))?;
-            merged = Some(match merged {
-                Some(first) => first
-                    .merge(config)
-                    .map_err(|err| anyhow::anyhow!("{}", first_line(&err)))?,
-                None => config,
-            });
-        }
-        let merged = merged.ok_or_else(|| anyhow::anyhow!("no kubeconfig file exists"))?;
-        let options = KubeConfigOptions {
-            context: Some(context.to_owned()),
-            ..KubeConfigOptions::default()
-        };
-        runtime()?.block_on(async {
-            let config = kube::Config::from_custom_kubeconfig(merged, &options)
-                .await
-                .map_err(|err| anyhow::anyhow!("{}", first_line(&err)))?;
-            let client = kube::Client::try_from(config).map_err(|err| anyhow::anyhow!("{}", first_line(&err)))?;
-            let reviews: Api<SelfSubjectReview> = Api::all(client);
-            let review = reviews
-                .create(&PostParams::default(), &SelfSubjectReview::default())
-                .await
-                .map_err(|err| anyhow::anyhow!("{}", first_line(&err)))?;
-            let user = review.status.and_then(|s| s.user_info).unwrap_or_default();
-            let groups = user.groups.unwrap_or_default();
-            Ok(format!(
-                "the cluster of context {context:?} says you are {:?}{}",
-                user.username.unwrap_or_default(),
-                if groups.is_empty() {
-                    String::new()
-                } else {
-                    format!(" (groups {})", groups.join(", "))
-                }
-            ))
-        })
+        let cluster = Cluster::connect(
+            paths,
+            Access {
+                kubeconfig: None,
+                context: Some(context),
+            },
+        )?;
+        let reviews: Api<SelfSubjectReview> = Api::all(cluster.client.clone());
+        let review = cluster
+            .call(
+                reviews.create(&PostParams::default(), &SelfSubjectReview::default()),
+                None,
+            )
+            .map_err(|stop| match stop {
+                Interrupted::Failed(err) => anyhow::anyhow!("{}", first_line(&err)),
+                Interrupted::TimedOut => anyhow::anyhow!("the API server did not answer in time"),
+                Interrupted::Stopped => anyhow::anyhow!("interrupted"),
+            })?;
+        let user = review.status.and_then(|s| s.user_info).unwrap_or_default();
+        let groups = user.groups.unwrap_or_default();
+        Ok(format!(
+            "the cluster of context {context:?} says you are {:?}{}",
+            user.username.unwrap_or_default(),
+            if groups.is_empty() {
+                String::new()
+            } else {
+                format!(" (groups {})", groups.join(", "))
+            }
+        ))
     })();
     match result {
         Ok(message) => report.ok("cluster", message),

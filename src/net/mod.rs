@@ -3,6 +3,7 @@
 //! ([`fetch`], with `auth: auto` detection). Built only on a cache miss or for `api`
 //! and `doctor`: a cache hit never gets here. What the bytes mean is [`crate::token`]'s.
 
+pub mod cluster;
 pub mod fetch;
 pub mod http;
 
