@@ -25,6 +25,7 @@ pub mod cli;
 pub mod cmd;
 pub mod error;
 pub mod exec_credential;
+pub mod fleet;
 pub mod fsutil;
 pub mod inspection;
 pub mod kubeconfig;
@@ -42,7 +43,7 @@ use std::ffi::OsString;
 
 use clap::{CommandFactory, Parser};
 
-use crate::cli::{Cli, Command, GlobalArgs};
+use crate::cli::{Cli, Command, GlobalArgs, SecretCommand};
 use crate::error::{ApiStatusError, ConfigError, Exit, Reported};
 use crate::output::Log;
 use crate::paths::{Env, Paths};
@@ -105,6 +106,8 @@ pub fn run(args: impl IntoIterator<Item = OsString>, env: &Env, log: &Log) -> an
         Command::Inspect(args) => cmd::inspect::run(&ctx, &args),
         Command::Api(args) => cmd::api::run(&ctx, args),
         Command::Doctor(args) => cmd::doctor::run(&ctx, &args),
+        Command::Secret(SecretCommand::Apply(args)) => cmd::secret::apply(&ctx, &args),
+        Command::Secret(SecretCommand::Run(args)) => cmd::secret::run(&ctx, &args),
         Command::Completion(args) => {
             let mut buffer = Vec::new();
             clap_complete::generate(args.shell, &mut Cli::command(), "kubectl-runai_token", &mut buffer);

@@ -8,9 +8,11 @@ use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 
 use crate::exec_credential::ExecApiVersion;
 mod choices;
+mod fleet;
 
 use crate::time::GoDuration;
 pub use choices::{ApiChoice, AuthChoice, GrantChoice, TokenFieldChoice};
+pub use fleet::{SecretApplyArgs, SecretArgs, SecretCommand, SecretRunArgs};
 
 const ABOUT: &str = "Run:ai REST API tokens for people, scripts and kubectl";
 
@@ -130,6 +132,10 @@ pub enum Command {
 
     /// Check everything between the profile and a working kubectl
     Doctor(DoctorArgs),
+
+    /// Keep the token in a Kubernetes Secret, for pods that mount it
+    #[command(subcommand)]
+    Secret(SecretCommand),
 
     /// Print shell completion code
     Completion(CompletionArgs),

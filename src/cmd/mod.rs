@@ -7,6 +7,7 @@ pub mod get;
 pub mod inspect;
 pub mod login;
 pub mod profile;
+pub mod secret;
 pub mod setup;
 
 use crate::Context;

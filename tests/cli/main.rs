@@ -18,6 +18,9 @@ mod clients;
 mod docs;
 mod doctor;
 mod exit_codes;
+// Fleet mode: chroot and signals (support::unix).
+#[cfg(unix)]
+mod fleet;
 mod fuzz_regressions;
 mod get;
 mod inspect;

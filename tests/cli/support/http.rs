@@ -1,4 +1,4 @@
-//! A tiny blocking HTTP/1.1 client for the realm's admin API (loopback, plain HTTP),
+//! A tiny blocking HTTP/1.1 client for the realm's admin API and its plain-HTTP tenants (loopback),
 //! so the tests need no HTTP library of their own.
 
 use std::io::{Read, Write};
@@ -7,6 +7,16 @@ use std::time::Duration;
 
 /// Sends one request and returns the status and the body.
 pub fn request(method: &str, url: &str, body: Option<&str>) -> (u16, String) {
+    request_with(method, url, "", body)
+}
+
+/// The status of a `GET` of `url` with `Authorization: Bearer token`.
+pub fn get_with_bearer(url: &str, token: &str) -> u16 {
+    request_with("GET", url, &format!("Authorization: Bearer {token}\r\n"), None).0
+}
+
+/// [`request`] with `headers` (each line ending in CRLF) added.
+fn request_with(method: &str, url: &str, headers: &str, body: Option<&str>) -> (u16, String) {
     let rest = url
         .strip_prefix("http://")
         .unwrap_or_else(|| panic!("admin URLs are http: {url}"));
@@ -19,7 +29,7 @@ pub fn request(method: &str, url: &str, body: Option<&str>) -> (u16, String) {
     let body = body.unwrap_or("");
     write!(
         stream,
-        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n{headers}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
         body.len()
     )
     .unwrap();
