@@ -18,9 +18,9 @@ pub enum SecretCommand {
 /// What `apply` and `run` share: the Secret, and how to reach its cluster.
 #[derive(Debug, Args)]
 pub struct SecretArgs {
-    /// Namespace of the Secret [default: the context's namespace, the pod's in a cluster, else default]
+    /// Namespace of the Secret (where the pods that mount it run)
     #[arg(short, long, value_name = "NS", value_parser = parse_namespace)]
-    pub namespace: Option<String>,
+    pub namespace: String,
 
     /// Name of the Secret
     #[arg(long, value_name = "NAME", value_parser = parse_name)]
@@ -30,7 +30,7 @@ pub struct SecretArgs {
     #[arg(long, value_name = "KEY", default_value = "token", value_parser = parse_key)]
     pub key: String,
 
-    /// Leave a token in place that is valid at least this long [default: a third of its lifetime]
+    /// Leave a token in place that is valid at least this long [default: apply, a third of its lifetime; run, 1 - F of it]
     #[arg(long, value_name = "DURATION")]
     pub min_validity: Option<GoDuration>,
 

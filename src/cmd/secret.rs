@@ -24,7 +24,7 @@ use crate::token::Token;
 const ATTEMPTS: usize = 3;
 
 pub fn apply(ctx: &Context<'_>, args: &SecretApplyArgs) -> anyhow::Result<Exit> {
-    let job = Job::new(ctx, &args.secret)?;
+    let job = Job::new(ctx, &args.secret, crate::net::runtime()?)?;
     let min_validity = args
         .secret
         .min_validity
@@ -57,22 +57,24 @@ pub fn apply(ctx: &Context<'_>, args: &SecretApplyArgs) -> anyhow::Result<Exit> 
                 write.held.expires_at
             );
         }
-        // Without signals nothing is awaited beside the request.
-        Err(Failure::Stopped) => {}
+        Err(Failure::Stopped) => unreachable!("without Signals, no request is stopped"),
         Err(Failure::Error(err)) => return Err(err),
     }
     Ok(Exit::Success)
 }
 
 pub fn run(ctx: &Context<'_>, args: &SecretRunArgs) -> anyhow::Result<Exit> {
-    let job = Job::new(ctx, &args.secret)?;
+    // Listening before anything else: a SIGTERM while the profile resolves or a
+    // kubeconfig exec plugin runs is seen at the first wait, and ends it with exit 0.
+    let runtime = crate::net::runtime()?;
+    let mut signals = Signals::on(&runtime)?;
+    let job = Job::new(ctx, &args.secret, runtime)?;
     // The token is renewed when `interval_fraction` of its lifetime has passed: it
     // is kept while more than the rest is left (docs/commands.md#secret-run).
     let min_validity = match args.secret.min_validity {
         Some(fixed) => MinValidity::Fixed(fixed.0),
         None => MinValidity::OfLifetime(1.0 - args.interval_fraction),
     };
-    let mut signals = job.cluster.signals()?;
     let mut backoff = fleet::Backoff::default();
     let mut last_known: Option<Held> = None;
     let mut first = true;
@@ -103,27 +105,24 @@ pub fn run(ctx: &Context<'_>, args: &SecretRunArgs) -> anyhow::Result<Exit> {
                 };
                 last_known = Some(held);
                 let due = min_validity.due_at(&held);
-                // At least a second: a token too short-lived to be kept long is
-                // renewed as fast as this, not in a busy loop.
-                Instant::now() + Duration::from_secs(Timestamp::now().seconds_until(due).max(1) as u64)
+                match Timestamp::now().seconds_until(due) {
+                    // A token that is due as soon as it is written (it lives no longer
+                    // than --min-validity): renewing at once would be a busy loop.
+                    wait if wait <= 0 => {
+                        let err = anyhow::Error::new(
+                            ConfigError::new(format!(
+                                "the new token of {} expires at {}, within --min-validity of being written",
+                                job.target, held.expires_at
+                            ))
+                            .with_hint("choose a --min-validity shorter than the token's lifetime, or leave it out"),
+                        );
+                        Instant::now() + warn_and_back_off(ctx, &job, &err, &mut backoff, last_known)
+                    }
+                    wait => Instant::now() + Duration::from_secs(wait as u64),
+                }
             }
             Err(Failure::Stopped) => break,
-            Err(Failure::Error(err)) => {
-                let wait = backoff.next(random());
-                let kept = match last_known {
-                    Some(held) if Timestamp::now() < held.expires_at => {
-                        format!("the Secret keeps its token, valid until {}", held.expires_at)
-                    }
-                    _ => "no valid token is known to be in the Secret".to_owned(),
-                };
-                ctx.log.warn(format_args!(
-                    "cannot renew {}: {}; {kept}; retrying in {}",
-                    job.target,
-                    one_line(&err),
-                    crate::time::GoDuration(Duration::from_secs(wait.as_secs().max(1)))
-                ));
-                Instant::now() + wait
-            }
+            Err(Failure::Error(err)) => Instant::now() + warn_and_back_off(ctx, &job, &err, &mut backoff, last_known),
         };
         first = false;
         if !job.cluster.sleep_until(wake, &mut signals) {
@@ -132,6 +131,35 @@ pub fn run(ctx: &Context<'_>, args: &SecretRunArgs) -> anyhow::Result<Exit> {
     }
     log_at!(ctx.log, DECISIONS, "stopping: signal received");
     Ok(Exit::Success)
+}
+
+/// One line for a failed pass, and the wait before the next: what went wrong, its
+/// hint, and whether the token last seen in the Secret still holds.
+fn warn_and_back_off(
+    ctx: &Context<'_>,
+    job: &Job<'_>,
+    err: &anyhow::Error,
+    backoff: &mut fleet::Backoff,
+    last_known: Option<Held>,
+) -> Duration {
+    let wait = backoff.next(random());
+    let kept = match last_known {
+        Some(held) if Timestamp::now() < held.expires_at => {
+            format!("the token last seen in the Secret is valid until {}", held.expires_at)
+        }
+        _ => "no valid token is known to be in the Secret".to_owned(),
+    };
+    let hint = crate::classify(err)
+        .1
+        .map(|hint| format!(" (hint: {hint})"))
+        .unwrap_or_default();
+    ctx.log.warn(format_args!(
+        "cannot renew {}: {}{hint}; {kept}; retrying in {}",
+        job.target,
+        one_line(err),
+        crate::time::GoDuration(Duration::from_secs(wait.as_secs().max(1)))
+    ));
+    wait
 }
 
 /// What the Secret needs.
@@ -170,10 +198,11 @@ struct Job<'a> {
 }
 
 impl<'a> Job<'a> {
-    fn new(ctx: &'a Context<'a>, args: &SecretArgs) -> anyhow::Result<Self> {
+    fn new(ctx: &'a Context<'a>, args: &SecretArgs, runtime: tokio::runtime::Runtime) -> anyhow::Result<Self> {
         let paths = ctx.paths()?;
         let profile = super::resolve_profile(ctx, &paths)?;
-        let cluster = Cluster::connect(
+        let cluster = Cluster::connect_on(
+            runtime,
             &paths,
             Access {
                 kubeconfig: args.kubeconfig.as_deref(),
@@ -181,10 +210,7 @@ impl<'a> Job<'a> {
             },
         )?;
         let target = Target {
-            namespace: args
-                .namespace
-                .clone()
-                .unwrap_or_else(|| cluster.default_namespace.clone()),
+            namespace: args.namespace.clone(),
             name: args.name.clone(),
             key: args.key.clone(),
         };
@@ -220,7 +246,11 @@ impl<'a> Job<'a> {
                 Step::Write(write) => write,
                 keep => return Ok(keep),
             };
-            let params = PatchParams::apply(fleet::FIELD_MANAGER).force();
+            // Forced over fields of other managers only in a Secret judged the
+            // plugin's (or --force): one created by someone else since it was read
+            // conflicts instead (409), and is judged again.
+            let params = PatchParams::apply(fleet::FIELD_MANAGER);
+            let params = if write.existed { params.force() } else { params };
             match self.cluster.call(
                 self.api()
                     .patch(&self.target.name, &params, &Patch::Apply(&write.secret)),
@@ -244,11 +274,12 @@ impl<'a> Job<'a> {
     /// Reads the Secret and decides; for a write, gets the token and builds the
     /// Secret to apply.
     fn prepare(&self, min_validity: MinValidity, signals: Option<&mut Signals>) -> Result<Step, Failure> {
-        let now = Timestamp::now();
         let current = self
             .cluster
             .call(self.api().get_opt(&self.target.name), signals)
             .map_err(|stop| self.failure(stop, "get", true))?;
+        // After the GET, which may have taken seconds.
+        let now = Timestamp::now();
         let observed = current.as_ref().map(|s| Observed::of(s, &self.target.key));
         let resource_version = match fleet::plan(observed.as_ref(), min_validity, self.force, now) {
             Plan::Keep(held) => return Ok(Step::Keep(held)),
@@ -296,7 +327,12 @@ impl<'a> Job<'a> {
         loop {
             let (token, source) = super::cached_token(self.ctx, &self.paths, &self.profile, options, now, None)?;
             self.ctx.log.protect(token.value.expose());
-            let expires_at = token.expires_at.ok_or_else(|| {
+            // The token's own expiry when it says (a JWT's exp), not one worked out
+            // from expires_in and this process's clock.
+            let own = crate::token::jwt::decode(token.value.expose())
+                .and_then(|jwt| jwt.exp())
+                .map(Timestamp);
+            let expires_at = own.or(token.expires_at).ok_or_else(|| {
                 anyhow::anyhow!(
                     "the token of profile {:?} has no expiry (no expires_in, no JWT exp): a Secret cannot say when to renew it",
                     self.profile.name
@@ -369,6 +405,11 @@ impl<'a> Job<'a> {
                     .with_hint(hint)
                     .into()
             }
+            Interrupted::Failed(kube::Error::Api(status)) if status.code == 404 && !namespace_missing(&status) => {
+                ConfigError::caused_by(format!("cannot {verb} secret {target} as {who}: not found"), *status)
+                    .with_hint("check the cluster's address in kubeconfig (kubectl cluster-info)")
+                    .into()
+            }
             Interrupted::Failed(kube::Error::Api(status)) if status.code == 404 => {
                 // A missing Secret is no error (it is created): its namespace is missing.
                 ConfigError::caused_by(
@@ -390,6 +431,11 @@ impl<'a> Job<'a> {
         };
         Failure::Error(err)
     }
+}
+
+/// Whether a 404 says the namespace is missing (`details.kind: namespaces`).
+fn namespace_missing(status: &kube::core::Status) -> bool {
+    status.details.as_ref().is_some_and(|d| d.kind == "namespaces")
 }
 
 /// The Secret as `--dry-run` prints it: YAML, the token redacted.

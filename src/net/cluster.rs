@@ -8,6 +8,7 @@ use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use anyhow::Context;
 use kube::config::{KubeConfigOptions, Kubeconfig};
 
 use crate::error::ConfigError;
@@ -27,12 +28,10 @@ pub struct Access<'a> {
     pub context: Option<&'a str>,
 }
 
-/// A connected client, the namespace the configuration names, and who we are to
-/// the cluster, in words for error messages.
+/// A connected client, and who we are to the cluster, in words for error messages.
 pub struct Cluster {
     runtime: tokio::runtime::Runtime,
     pub client: kube::Client,
-    pub default_namespace: String,
     pub identity: String,
 }
 
@@ -59,6 +58,12 @@ pub struct Signals {
 }
 
 impl Signals {
+    /// Listens for SIGTERM and SIGINT from now on, on `runtime`.
+    pub fn on(runtime: &tokio::runtime::Runtime) -> anyhow::Result<Self> {
+        let _entered = runtime.enter();
+        Self::register().context("cannot listen for SIGTERM and SIGINT")
+    }
+
     fn register() -> std::io::Result<Self> {
         #[cfg(unix)]
         {
@@ -89,27 +94,32 @@ impl Signals {
 
 impl Cluster {
     pub fn connect(paths: &Paths, access: Access<'_>) -> anyhow::Result<Self> {
-        let runtime = super::runtime()?;
+        Self::connect_on(super::runtime()?, paths, access)
+    }
+
+    /// [`Cluster::connect`] on `runtime`, where [`Signals`] may already listen.
+    pub fn connect_on(runtime: tokio::runtime::Runtime, paths: &Paths, access: Access<'_>) -> anyhow::Result<Self> {
         let (mut config, identity) = runtime.block_on(configure(paths, access))?;
+        // As client-go: a loopback API server is never reached through a proxy
+        // (docs/security.md#proxies-and-loopback).
+        if config
+            .cluster_url
+            .host()
+            .is_some_and(crate::net::http::is_loopback_host)
+        {
+            config.proxy_url = None;
+        }
         config.connect_timeout = Some(CONNECT_TIMEOUT);
         config.read_timeout = Some(REQUEST_TIMEOUT);
         config.write_timeout = Some(REQUEST_TIMEOUT);
-        let default_namespace = config.default_namespace.clone();
         let client = runtime
             .block_on(async { kube::Client::try_from(config) })
             .map_err(|err| anyhow::Error::new(err).context("cannot set up the Kubernetes client"))?;
         Ok(Self {
             runtime,
             client,
-            default_namespace,
             identity,
         })
-    }
-
-    /// Listens for SIGTERM and SIGINT from now on.
-    pub fn signals(&self) -> anyhow::Result<Signals> {
-        let _entered = self.runtime.enter();
-        Ok(Signals::register()?)
     }
 
     /// Runs one request, bounded by [`REQUEST_TIMEOUT`], and abandoned when a signal

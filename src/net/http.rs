@@ -326,11 +326,15 @@ impl Http {
 
 /// `localhost`, 127.0.0.0/8 or ::1.
 pub fn is_loopback(url: &reqwest::Url) -> bool {
-    match url.host() {
-        Some(url::Host::Domain(domain)) => domain.trim_end_matches('.').eq_ignore_ascii_case("localhost"),
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        None => false,
+    url.host_str().is_some_and(is_loopback_host)
+}
+
+/// [`is_loopback`] for a URL's host as written (`[::1]` with its brackets too).
+pub fn is_loopback_host(host: &str) -> bool {
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    match host.parse::<std::net::IpAddr>() {
+        Ok(ip) => ip.is_loopback(),
+        Err(_) => host.trim_end_matches('.').eq_ignore_ascii_case("localhost"),
     }
 }
 

@@ -14,8 +14,12 @@ use serde_json::{Value, json};
 
 use crate::support::{Run, Tenant, TenantSpec, TestEnv, http, kubectls, poll, realm, write_private};
 
+/// Where the pods that mount the token run, and the Secret they mount.
 const NS: &str = "ml-pipelines";
 const NAME: &str = "runai-token";
+/// Where the writer runs, beside its credentials.
+const WRITER_NS: &str = "runai-token";
+const WRITER: &str = "system:serviceaccount:runai-token:runai-token-writer";
 
 /// A tenant with the API stand-in, the namespace of `deploy/`, and two identities
 /// on it: the writer's service account with exactly the Role of deploy/rbac.yaml,
@@ -61,6 +65,7 @@ impl Fleet {
             assert_eq!(status, 204, "{path}: {reply}");
         };
         admin("namespaces", json!({"name": NS}));
+        admin("namespaces", json!({"name": WRITER_NS}));
         let role = documents("rbac.yaml")
             .into_iter()
             .find(|d| d["kind"] == "Role")
@@ -78,7 +83,7 @@ impl Fleet {
         let writer_token = unique("writer-sa-token");
         admin(
             "accounts",
-            json!({"token": writer_token, "username": format!("system:serviceaccount:{NS}:runai-token-writer"), "rules": rules}),
+            json!({"token": writer_token, "username": WRITER, "rules": rules}),
         );
         let admin_token = unique("admin-token");
         admin(
@@ -163,7 +168,7 @@ impl Fleet {
     }
 
     fn apply(&self, extra: &[&str]) -> Run {
-        let mut args = vec!["secret", "apply", "--name", NAME];
+        let mut args = vec!["secret", "apply", "-n", NS, "--name", NAME];
         args.extend_from_slice(extra);
         self.env.run(&args)
     }
@@ -171,7 +176,7 @@ impl Fleet {
     /// `secret run` in the background, its stderr to a file.
     fn spawn_run(&self, extra: &[&str], cache: &str) -> Background {
         let log = self.env.dir.path().join(format!("{cache}.log"));
-        let mut cmd = self.env.plugin(&["secret", "run", "--name", NAME]);
+        let mut cmd = self.env.plugin(&["secret", "run", "-n", NS, "--name", NAME]);
         cmd.args(extra)
             .env("RUNAI_TOKEN_CACHE_DIR", self.env.dir.path().join(cache))
             .stdout(Stdio::null())
@@ -318,7 +323,7 @@ fn the_deployed_role_gets_and_patches_its_secret_and_nothing_else() {
     assert_eq!(managers, BTreeSet::from(["kubectl-create", "kubectl-runai-token"]));
 
     // Another name: the Role does not cover it, and says so with exit 2.
-    let other = fleet.env.run(&["secret", "apply", "--name", "other-token"]);
+    let other = fleet.env.run(&["secret", "apply", "-n", NS, "--name", "other-token"]);
     other.failure(2);
     let error = other.error_line();
     assert!(
@@ -365,7 +370,17 @@ fn a_secret_that_does_not_exist_cannot_be_created_by_the_deployed_role() {
     std::fs::copy(&fleet.admin_kubeconfig, fleet.env.kubeconfig()).unwrap();
     let missing = fleet.env.run(&["secret", "apply", "--name", NAME, "-n", "nowhere"]);
     missing.failure(2);
-    assert!(missing.error_line().contains("nowhere"), "{}", missing.stderr);
+    assert!(
+        missing
+            .error_line()
+            .starts_with("error: cannot patch secret nowhere/runai-token: namespace \"nowhere\" does not exist: "),
+        "{}",
+        missing.stderr
+    );
+    assert_eq!(
+        missing.hint_line(),
+        Some("hint: check the namespace: kubectl get namespace nowhere")
+    );
 }
 
 #[test]
@@ -463,6 +478,10 @@ fn run_renews_twenty_second_tokens_and_the_secret_always_holds_an_accepted_one()
     fleet.create_deployed_secret();
     let run = fleet.spawn_run(&["-v"], "a");
     let seen = watch_tokens(&fleet, 3);
+    // The realm has the third token; the log line follows the answer to the write.
+    poll(Duration::from_secs(10), "three renewals logged", || {
+        (run.stderr().matches("renewed ").count() >= 3).then_some(())
+    });
     let (code, stderr) = run.terminate();
     assert_eq!(code, 0, "{stderr}");
     let renewed = stderr
@@ -512,7 +531,10 @@ fn run_keeps_the_valid_token_while_runai_is_down_and_renews_when_it_is_back() {
     assert!(fleet.accepted(&renewed));
     let (code, stderr) = run.terminate();
     assert_eq!(code, 0, "{stderr}");
-    assert!(stderr.contains("the Secret keeps its token, valid until "), "{stderr}");
+    assert!(
+        stderr.contains("the token last seen in the Secret is valid until "),
+        "{stderr}"
+    );
     assert!(stderr.contains("retrying in "), "{stderr}");
     let mut tokens = issued_tokens(&fleet);
     tokens.extend([first, renewed]);
@@ -540,6 +562,65 @@ fn sigterm_in_the_middle_of_a_write_leaves_the_secret_whole() {
     assert!(fleet.accepted(&first));
     let annotations = &secret["metadata"]["annotations"];
     assert!(annotations["runai-token/expires-at"].is_string() && annotations["runai-token/issued-at"].is_string());
+}
+
+/// A token request in flight when SIGTERM comes is finished (up to the profile's
+/// timeout), then nothing is written and the process exits 0.
+#[test]
+fn sigterm_while_a_token_is_being_fetched_ends_it_cleanly() {
+    let fleet = Fleet::new(TenantSpec::default().ttl(20));
+    fleet
+        .env
+        .write_profiles(&fleet.tenant.profile("acme", "auth: v2\ntimeout: 3s"));
+    fleet.create_deployed_secret();
+    let run = fleet.spawn_run(&[], "a");
+    let first = poll(Duration::from_secs(20), "the first token", || fleet.token());
+    fleet
+        .tenant
+        .faults(json!({"path": "/api/v2/token", "hang": true, "times": 5}));
+    poll(
+        Duration::from_secs(30),
+        "the renewal's token request to be in flight",
+        || {
+            fleet
+                .tenant
+                .requests()
+                .iter()
+                .any(|r| r["path"] == "/api/v2/token" && r["status"] == 0)
+                .then_some(())
+        },
+    );
+    let patches = fleet.kube_requests("PATCH").len();
+    let (code, stderr) = run.terminate();
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(
+        fleet.kube_requests("PATCH").len(),
+        patches,
+        "nothing written after SIGTERM"
+    );
+    assert_eq!(fleet.token(), Some(first));
+}
+
+/// `--min-validity` as long as the token lives: every token is due when written. The
+/// loop backs off and says why, instead of renewing every second.
+#[test]
+fn a_min_validity_longer_than_the_token_backs_off_instead_of_spinning() {
+    let fleet = Fleet::new(TenantSpec::default().ttl(20));
+    fleet.create_deployed_secret();
+    let run = fleet.spawn_run(&["--min-validity", "30s"], "a");
+    let warning = "within --min-validity of being written";
+    poll(Duration::from_secs(30), "two warnings", || {
+        (run.stderr().matches(warning).count() >= 2).then_some(())
+    });
+    let (code, stderr) = run.terminate();
+    assert_eq!(code, 0, "{stderr}");
+    let warnings = stderr.matches(warning).count();
+    // One write per pass, each followed by its warning and a longer wait.
+    assert!(fleet.kube_requests("PATCH").len() <= warnings + 1, "{stderr}");
+    assert!(
+        stderr.contains("hint: choose a --min-validity shorter than the token's lifetime"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -572,7 +653,17 @@ fn no_token_or_secret_in_any_line_at_any_verbosity() {
     // A refusal and an API server error at -vvv too.
     let theirs = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "theirs", "namespace": NS}});
     fleet.put_secret(&theirs, "helm");
-    stderr.push_str(&fleet.env.run(&["secret", "apply", "--name", "theirs", "-vvv"]).stderr);
+    stderr.push_str(
+        &fleet
+            .env
+            .run(&["secret", "apply", "-n", NS, "--name", "theirs", "-vvv"])
+            .stderr,
+    );
+    let forbidden = fleet
+        .env
+        .run(&["secret", "apply", "-n", NS, "--name", "not-covered", "-vvv"]);
+    assert_eq!(forbidden.code, 2, "{}", forbidden.stderr);
+    stderr.push_str(&forbidden.stderr);
     let run = fleet.spawn_run(&["-vvv"], "b");
     poll(Duration::from_secs(30), "a renewal by secret run -vvv", || {
         run.stderr().contains("renewed ").then_some(())
@@ -617,7 +708,13 @@ fn the_manifests_parse_with_kubectl_and_every_field_is_known() {
     for file in files {
         for doc in documents(file) {
             kinds.push(doc["kind"].as_str().unwrap().to_owned());
-            assert_eq!(doc["metadata"]["namespace"], NS, "{file}: everything in one namespace");
+            // The writer and its credentials in their own namespace; what it may
+            // touch in the pipelines' namespace.
+            let namespace = match doc["kind"].as_str().unwrap() {
+                "Role" | "RoleBinding" | "Secret" => NS,
+                _ => WRITER_NS,
+            };
+            assert_eq!(doc["metadata"]["namespace"], namespace, "{file}");
             let round_trip = typed_round_trip(&doc);
             assert_eq!(round_trip, doc, "{file}: a field the API does not know");
         }
@@ -644,6 +741,19 @@ fn the_manifests_parse_with_kubectl_and_every_field_is_known() {
         role["rules"],
         json!([{"apiGroups": [""], "resources": ["secrets"], "resourceNames": [NAME], "verbs": ["get", "patch"]}])
     );
+    // Bound to the writer's account, in the writer's namespace.
+    let binding = documents("rbac.yaml")
+        .into_iter()
+        .find(|d| d["kind"] == "RoleBinding")
+        .unwrap();
+    assert_eq!(
+        binding["roleRef"],
+        json!({"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": role["metadata"]["name"]})
+    );
+    assert_eq!(
+        binding["subjects"],
+        json!([{"kind": "ServiceAccount", "name": "runai-token-writer", "namespace": WRITER_NS}])
+    );
     // The workloads run as that account, write that Secret, read their own credentials.
     for file in ["cronjob.yaml", "deployment.yaml"] {
         let doc = documents(file).remove(0);
@@ -664,7 +774,7 @@ fn the_manifests_parse_with_kubectl_and_every_field_is_known() {
             args[..2],
             ["secret", if file == "cronjob.yaml" { "apply" } else { "run" }]
         );
-        assert_eq!(args[2..], ["--name", NAME], "{file}");
+        assert_eq!(args[2..6], ["--namespace", NS, "--name", NAME], "{file}");
         let env: Vec<&Value> = container["env"].as_array().unwrap().iter().collect();
         let var = |name: &str| {
             env.iter()
@@ -734,14 +844,14 @@ fn without_a_kubeconfig_or_a_service_account_it_says_so() {
     let tenant = realm().tenant(TenantSpec::default().endpoints(&["v2"]));
     env.write_profiles(&tenant.profile("acme", "auth: v2"));
     // KUBECONFIG names a file that does not exist, and no in-cluster variables.
-    let run = env.run(&["secret", "apply", "--name", NAME]);
+    let run = env.run(&["secret", "apply", "-n", NS, "--name", NAME]);
     run.failure(2);
     assert!(run.error_line().contains("no kubeconfig file"), "{}", run.stderr);
     assert!(run.hint_line().unwrap().contains("--kubeconfig"));
-    let bad = env.run(&["secret", "apply", "--name", "Not_A_Name"]);
+    let bad = env.run(&["secret", "apply", "-n", NS, "--name", "Not_A_Name"]);
     bad.failure(2);
     assert_eq!(bad.stdout, "");
-    let bad = env.run(&["secret", "run", "--name", NAME, "--interval-fraction", "1"]);
+    let bad = env.run(&["secret", "run", "-n", NS, "--name", NAME, "--interval-fraction", "1"]);
     bad.failure(2);
     assert!(tenant.token_requests().is_empty());
 }
@@ -784,7 +894,7 @@ fn the_static_binary_runs_in_an_empty_root_as_a_pod_would_run_it() {
     let sa = "/var/run/secrets/kubernetes.io/serviceaccount";
     put(&format!("{sa}/token"), fleet.writer_token.as_bytes(), 0o644);
     put(&format!("{sa}/ca.crt"), fleet.tenant.ca.as_bytes(), 0o644);
-    put(&format!("{sa}/namespace"), NS.as_bytes(), 0o644);
+    put(&format!("{sa}/namespace"), WRITER_NS.as_bytes(), 0o644);
     let profiles = std::fs::read_to_string(fleet.env.profiles_file()).unwrap().replace(
         &format!("client-secret: {}", fleet.tenant.client().secret),
         "client-secret-env: RUNAI_CLIENT_SECRET",
@@ -826,7 +936,15 @@ fn the_static_binary_runs_in_an_empty_root_as_a_pod_would_run_it() {
     cmd.env_clear()
         .args(["--userspec=65532:65532"])
         .arg(&root)
-        .args(["/kubectl-runai-token", "secret", "apply", "--name", NAME])
+        .args([
+            "/kubectl-runai-token",
+            "secret",
+            "apply",
+            "--namespace",
+            NS,
+            "--name",
+            NAME,
+        ])
         .env("KUBERNETES_SERVICE_HOST", "127.0.0.1")
         .env("KUBERNETES_SERVICE_PORT", &port)
         .env("RUNAI_PROFILES_FILE", "/etc/runai-token/profiles.yaml")
@@ -840,7 +958,7 @@ fn the_static_binary_runs_in_an_empty_root_as_a_pod_would_run_it() {
     assert!(fleet.accepted(&token));
     // In the namespace the service account's files name, as the service account.
     let patch = fleet.kube_requests("PATCH").pop().unwrap();
-    assert_eq!(patch["user"], format!("system:serviceaccount:{NS}:runai-token-writer"));
+    assert_eq!(patch["user"], WRITER);
     assert_eq!(patch["path"], format!("/api/v1/namespaces/{NS}/secrets/{NAME}"));
 }
 
