@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use crate::support::{Run, TenantSpec, TestEnv, realm};
+use crate::support::{Run, TenantSpec, TestEnv, realm, shows_base64_jwt, shows_jwt};
 
 /// The token in `get`'s output, whatever the format.
 fn printed_token(stdout: &str) -> String {
@@ -37,7 +37,7 @@ fn assert_clean(run: &Run, secret: &str, stdout_may_hold_token: bool) {
         if name == "stdout" && stdout_may_hold_token {
             continue;
         }
-        assert!(!text.contains("eyJ"), "{name} shows a JWT:\n{}\n{text}", run.what);
+        assert!(!shows_jwt(text), "{name} shows a JWT:\n{}\n{text}", run.what);
         if !token.is_empty() && stdout_may_hold_token {
             assert!(!text.contains(token), "{name} shows the token:\n{text}");
         }
@@ -89,10 +89,7 @@ fn every_command_at_vvv_on_success() {
             assert_clean(&run, &secret, false);
         }
         let kubeconfig = std::fs::read_to_string(env.kubeconfig()).unwrap();
-        assert!(
-            !kubeconfig.contains(&secret) && !kubeconfig.contains("eyJ"),
-            "{kubeconfig}"
-        );
+        assert!(!kubeconfig.contains(&secret) && !shows_jwt(&kubeconfig), "{kubeconfig}");
     }
 }
 
@@ -172,4 +169,18 @@ impl Run {
         );
         self
     }
+}
+
+/// The leak checks look for JWT-shaped words: a random id that happens to hold `eyJ`
+/// (a `jti` of the realm once did) is no JWT, and a JWT quoted in any text is one.
+#[test]
+fn a_jwt_is_a_word_not_a_substring() {
+    let jwt = "eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJlc2ln";
+    assert!(shows_jwt(jwt) && shows_jwt(&format!("Bearer {jwt}\n")) && shows_jwt(&format!("\"token\":\"{jwt}\"")));
+    assert!(!shows_jwt("\"jti\":\"kaGjJxogCreyJAMCxYxrzPL8wo8viJMdgemReaKaAVK\""));
+    assert!(!shows_jwt("eyJhbGciOiJFUzI1NiJ9 alone"));
+    use base64::Engine;
+    let encoded = base64::engine::general_purpose::STANDARD.encode(jwt);
+    assert!(shows_base64_jwt(&format!("data: {{token: {encoded}}}")));
+    assert!(!shows_base64_jwt("tmp dir runai-token-testZXlKab"));
 }

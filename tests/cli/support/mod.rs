@@ -255,6 +255,21 @@ pub fn jwt_claims(token: &str) -> serde_json::Value {
     serde_json::from_slice(&bytes).expect("JSON claims")
 }
 
+/// Whether `text` shows a JSON Web Token: a word (a run of base64url characters and
+/// dots) that starts as every JWT does, `eyJ` (`{"` encoded), with at least two dots.
+/// Words, not substrings: a random id (a `jti`) may hold `eyJ` by chance.
+pub fn shows_jwt(text: &str) -> bool {
+    text.split(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')))
+        .any(|word| word.starts_with("eyJ") && word.matches('.').count() >= 2)
+}
+
+/// Whether `text` shows a JWT as base64 (how a Kubernetes Secret carries one): a word
+/// of base64 characters that starts `ZXlK` (`eyJ` encoded) and is long enough to be one.
+pub fn shows_base64_jwt(text: &str) -> bool {
+    text.split(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '+' | '/' | '=')))
+        .any(|word| word.starts_with("ZXlK") && word.len() >= 40)
+}
+
 /// Whether CI asked for strictness: a missing peer fails instead of being reported.
 pub fn in_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false")
