@@ -21,6 +21,8 @@ pub const PROFILE: &str = "runai-token/profile";
 pub const EXPIRES_AT: &str = "runai-token/expires-at";
 pub const ISSUED_AT: &str = "runai-token/issued-at";
 pub const API_URL: &str = "runai-token/api-url";
+pub const CLIENT_ID: &str = "runai-token/client-id";
+pub const USERNAME: &str = "runai-token/username";
 
 /// Shortest and longest wait after a failure (docs/fleet.md#when-runai-is-down).
 pub const BACKOFF_MIN: Duration = Duration::from_secs(1);
@@ -71,6 +73,8 @@ impl Held {
 pub struct Observed {
     pub ownership: Ownership,
     pub held: Option<Held>,
+    /// Whose token it is, as its annotations say.
+    pub provenance: Provenance,
     pub resource_version: Option<String>,
 }
 
@@ -109,9 +113,16 @@ impl Observed {
                 issued_at: annotation(ISSUED_AT).and_then(|text| Timestamp::parse_rfc3339(text)),
                 expires_at,
             });
+        let text = |name: &str| annotation(name).cloned();
         Self {
             ownership,
             held,
+            provenance: Provenance {
+                profile: text(PROFILE).unwrap_or_default(),
+                api_url: text(API_URL),
+                client_id: text(CLIENT_ID).unwrap_or_default(),
+                username: text(USERNAME),
+            },
             resource_version: meta.resource_version.clone(),
         }
     }
@@ -167,8 +178,16 @@ pub enum Plan {
     Refuse(Vec<String>),
 }
 
-/// The decision for the Secret as observed (`None`: it does not exist).
-pub fn plan(observed: Option<&Observed>, min_validity: MinValidity, force: bool, now: Timestamp) -> Plan {
+/// The decision for the Secret as observed (`None`: it does not exist), for a token
+/// of `wanted`: one of another profile, API, client or user is replaced however
+/// long it is valid.
+pub fn plan(
+    observed: Option<&Observed>,
+    wanted: &Provenance,
+    min_validity: MinValidity,
+    force: bool,
+    now: Timestamp,
+) -> Plan {
     let Some(observed) = observed else {
         return Plan::Write { resource_version: None };
     };
@@ -178,17 +197,25 @@ pub fn plan(observed: Option<&Observed>, min_validity: MinValidity, force: bool,
         return Plan::Refuse(managers.clone());
     }
     match observed.held {
-        Some(held) if min_validity.satisfied(held.expires_at, held.lifetime(), now) => Plan::Keep(held),
+        Some(held)
+            if observed.provenance == *wanted && min_validity.satisfied(held.expires_at, held.lifetime(), now) =>
+        {
+            Plan::Keep(held)
+        }
         _ => Plan::Write {
             resource_version: observed.resource_version.clone(),
         },
     }
 }
 
-/// What the plugin writes about the token, beside the token itself.
-pub struct Provenance<'a> {
-    pub profile: &'a str,
-    pub api_url: Option<&'a str>,
+/// Whose token it is, written beside it (and compared before it is kept).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Provenance {
+    pub profile: String,
+    pub api_url: Option<String>,
+    pub client_id: String,
+    /// A person's, for the user grants.
+    pub username: Option<String>,
 }
 
 /// The token to write, and when it was obtained and expires.
@@ -200,21 +227,20 @@ pub struct Issued<'a> {
 /// The Secret to apply: the token under the key, the label, the annotations, and the
 /// resource version as a precondition when the Secret exists (a concurrent writer
 /// then makes the apply fail with 409 instead of being overwritten unseen).
-pub fn desired(
-    target: &Target,
-    provenance: &Provenance<'_>,
-    token: &Issued<'_>,
-    resource_version: Option<&str>,
-) -> Secret {
+pub fn desired(target: &Target, provenance: &Provenance, token: &Issued<'_>, resource_version: Option<&str>) -> Secret {
     let mut annotations = BTreeMap::from([
-        (PROFILE.to_owned(), provenance.profile.to_owned()),
+        (PROFILE.to_owned(), provenance.profile.clone()),
+        (CLIENT_ID.to_owned(), provenance.client_id.clone()),
         (EXPIRES_AT.to_owned(), token.held.expires_at.to_string()),
     ]);
+    if let Some(username) = &provenance.username {
+        annotations.insert(USERNAME.to_owned(), username.clone());
+    }
     if let Some(issued_at) = token.held.issued_at {
         annotations.insert(ISSUED_AT.to_owned(), issued_at.to_string());
     }
-    if let Some(url) = provenance.api_url {
-        annotations.insert(API_URL.to_owned(), url.to_owned());
+    if let Some(url) = &provenance.api_url {
+        annotations.insert(API_URL.to_owned(), url.clone());
     }
     Secret {
         metadata: ObjectMeta {
@@ -374,20 +400,24 @@ mod tests {
 
     #[test]
     fn plans() {
-        let ours =
-            |annotations: &[(&str, &str)]| Observed::of(&on_server(&[FIELD_MANAGER], annotations, Some("t")), "token");
+        let ours = |annotations: &[(&str, &str)]| {
+            let mut annotations = annotations.to_vec();
+            annotations.extend([(PROFILE, "acme"), (CLIENT_ID, "ci-bot")]);
+            Observed::of(&on_server(&[FIELD_MANAGER], &annotations, Some("t")), "token")
+        };
         let fresh = ours(&[(ISSUED_AT, ISSUED), (EXPIRES_AT, EXPIRES)]);
         let write = Plan::Write {
             resource_version: Some("7".into()),
         };
         // 3000 s left of 3600: more than a third.
         assert!(matches!(
-            plan(Some(&fresh), MinValidity::DEFAULT, false, NOW),
+            plan(Some(&fresh), &wanted(), MinValidity::DEFAULT, false, NOW),
             Plan::Keep(_)
         ));
         assert_eq!(
             plan(
                 Some(&fresh),
+                &wanted(),
                 MinValidity::DEFAULT,
                 false,
                 NOW.plus(Duration::from_secs(1800))
@@ -395,39 +425,96 @@ mod tests {
             write
         );
         assert_eq!(
-            plan(Some(&fresh), MinValidity::Fixed(Duration::from_secs(3000)), false, NOW),
+            plan(
+                Some(&fresh),
+                &wanted(),
+                MinValidity::Fixed(Duration::from_secs(3000)),
+                false,
+                NOW
+            ),
             write
         );
         assert!(matches!(
-            plan(Some(&fresh), MinValidity::Fixed(Duration::from_secs(2999)), false, NOW),
+            plan(
+                Some(&fresh),
+                &wanted(),
+                MinValidity::Fixed(Duration::from_secs(2999)),
+                false,
+                NOW
+            ),
             Plan::Keep(_)
         ));
         // No issue time: a fraction of an unknown lifetime is a minute.
         let no_issue = ours(&[(EXPIRES_AT, EXPIRES)]);
         assert!(matches!(
-            plan(Some(&no_issue), MinValidity::DEFAULT, false, NOW),
+            plan(Some(&no_issue), &wanted(), MinValidity::DEFAULT, false, NOW),
             Plan::Keep(_)
         ));
         assert!(matches!(
-            plan(Some(&no_issue), MinValidity::DEFAULT, false, Timestamp(1_002_939)),
+            plan(
+                Some(&no_issue),
+                &wanted(),
+                MinValidity::DEFAULT,
+                false,
+                Timestamp(1_002_939)
+            ),
             Plan::Keep(_)
         ));
         assert_eq!(
-            plan(Some(&no_issue), MinValidity::DEFAULT, false, Timestamp(1_002_940)),
+            plan(
+                Some(&no_issue),
+                &wanted(),
+                MinValidity::DEFAULT,
+                false,
+                Timestamp(1_002_940)
+            ),
             write
         );
         // Nothing held, nothing there, someone else's.
-        assert_eq!(plan(Some(&ours(&[])), MinValidity::DEFAULT, false, NOW), write);
         assert_eq!(
-            plan(None, MinValidity::DEFAULT, false, NOW),
+            plan(Some(&ours(&[])), &wanted(), MinValidity::DEFAULT, false, NOW),
+            write
+        );
+        assert_eq!(
+            plan(None, &wanted(), MinValidity::DEFAULT, false, NOW),
             Plan::Write { resource_version: None }
         );
         let foreign = Observed::of(&on_server(&["kubectl-create"], &[], None), "token");
         assert_eq!(
-            plan(Some(&foreign), MinValidity::DEFAULT, false, NOW),
+            plan(Some(&foreign), &wanted(), MinValidity::DEFAULT, false, NOW),
             Plan::Refuse(vec!["kubectl-create".into()])
         );
-        assert_eq!(plan(Some(&foreign), MinValidity::DEFAULT, true, NOW), write);
+        assert_eq!(plan(Some(&foreign), &wanted(), MinValidity::DEFAULT, true, NOW), write);
+        // A valid token of another client, profile or user is replaced.
+        for other in [
+            Provenance {
+                client_id: "other".into(),
+                ..wanted()
+            },
+            Provenance {
+                profile: "prod".into(),
+                ..wanted()
+            },
+            Provenance {
+                username: Some("alice".into()),
+                ..wanted()
+            },
+            Provenance {
+                api_url: Some("https://other.run.ai".into()),
+                ..wanted()
+            },
+        ] {
+            assert_eq!(plan(Some(&fresh), &other, MinValidity::DEFAULT, false, NOW), write);
+        }
+    }
+
+    fn wanted() -> Provenance {
+        Provenance {
+            profile: "acme".into(),
+            api_url: None,
+            client_id: "ci-bot".into(),
+            username: None,
+        }
     }
 
     #[test]
@@ -467,8 +554,10 @@ mod tests {
             },
         };
         let provenance = Provenance {
-            profile: "acme",
-            api_url: Some("https://acme.run.ai"),
+            profile: "acme".into(),
+            api_url: Some("https://acme.run.ai".into()),
+            client_id: "ci-bot".into(),
+            username: None,
         };
         let secret = desired(&target(), &provenance, &token, Some("7"));
         // What goes on the wire, compared as JSON written by hand.
@@ -484,6 +573,7 @@ mod tests {
                     "labels": {"app.kubernetes.io/managed-by": "kubectl-runai-token"},
                     "annotations": {
                         "runai-token/profile": "acme",
+                        "runai-token/client-id": "ci-bot",
                         "runai-token/api-url": "https://acme.run.ai",
                         "runai-token/issued-at": "2006-01-02T15:04:05Z",
                         "runai-token/expires-at": "2006-01-02T16:04:05Z"
@@ -492,9 +582,10 @@ mod tests {
                 "data": {"token": "dG9r"}
             })
         );
-        // Read back, it is the plugin's, holding that token.
+        // Read back, it is the plugin's, holding that token, of that profile.
         let observed = Observed::of(&secret, "token");
         assert_eq!(observed.ownership, Ownership::Plugin);
+        assert_eq!(observed.provenance, provenance);
         assert_eq!(observed.held.unwrap().lifetime(), Some(Duration::from_secs(3600)));
     }
 

@@ -232,6 +232,16 @@ impl<'a> Job<'a> {
         })
     }
 
+    /// Whose token this writer puts in the Secret.
+    fn provenance(&self) -> Provenance {
+        Provenance {
+            profile: self.profile.name.clone(),
+            api_url: self.profile.api_url().map(str::to_owned),
+            client_id: self.profile.client_id.clone(),
+            username: self.profile.username.clone().filter(|_| self.profile.grant.is_user()),
+        }
+    }
+
     fn api(&self) -> Api<Secret> {
         Api::namespaced(self.cluster.client.clone(), &self.target.namespace)
     }
@@ -281,7 +291,7 @@ impl<'a> Job<'a> {
         // After the GET, which may have taken seconds.
         let now = Timestamp::now();
         let observed = current.as_ref().map(|s| Observed::of(s, &self.target.key));
-        let resource_version = match fleet::plan(observed.as_ref(), min_validity, self.force, now) {
+        let resource_version = match fleet::plan(observed.as_ref(), &self.provenance(), min_validity, self.force, now) {
             Plan::Keep(held) => return Ok(Step::Keep(held)),
             Plan::Refuse(managers) => return Err(self.not_ours(&managers).into()),
             Plan::Write { resource_version } => resource_version,
@@ -294,10 +304,7 @@ impl<'a> Job<'a> {
         };
         let secret = fleet::desired(
             &self.target,
-            &Provenance {
-                profile: &self.profile.name,
-                api_url: self.profile.api_url(),
-            },
+            &self.provenance(),
             &Issued {
                 value: token.value.expose(),
                 held,

@@ -307,6 +307,34 @@ fn apply_creates_then_leaves_a_valid_token_alone_then_updates() {
     assert_eq!(fleet.tenant.token_requests().len(), 2);
 }
 
+/// Pointed at another client, the writer replaces a token that is still valid: the
+/// Secret says whose token it holds.
+#[test]
+fn a_token_of_another_client_is_replaced_at_once() {
+    let fleet = Fleet::new(TenantSpec::default());
+    fleet.create_deployed_secret();
+    fleet.apply(&[]).success();
+    let first = fleet.token().unwrap();
+    let annotations = fleet.secret(NAME).unwrap()["metadata"]["annotations"].clone();
+    assert_eq!(annotations["runai-token/client-id"], "ci-bot");
+    let other = crate::support::realm::client("pipelines", &["Administrator"]);
+    fleet.tenant.put_client(&other);
+    let profile = fleet
+        .tenant
+        .profile("acme", "auth: v2")
+        .replace("client-id: ci-bot", "client-id: pipelines")
+        .replace(&fleet.tenant.client().secret, &other.secret);
+    fleet.env.write_profiles(&profile);
+    fleet.apply(&[]).success();
+    let token = fleet.token().unwrap();
+    assert_ne!(token, first, "a valid token of the old client was kept");
+    assert_eq!(crate::support::jwt_claims(&token)["client_id"], "pipelines");
+    assert_eq!(
+        fleet.secret(NAME).unwrap()["metadata"]["annotations"]["runai-token/client-id"],
+        "pipelines"
+    );
+}
+
 #[test]
 fn the_deployed_role_gets_and_patches_its_secret_and_nothing_else() {
     let fleet = Fleet::new(TenantSpec::default());
