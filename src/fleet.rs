@@ -274,8 +274,7 @@ impl Backoff {
             .saturating_mul(1u32 << self.failures.min(16))
             .min(BACKOFF_MAX);
         self.failures = self.failures.saturating_add(1);
-        let half = step.as_millis() as u64 / 2;
-        Duration::from_millis(half + random % (half + 1))
+        crate::time::jittered(step, random)
     }
 
     pub fn reset(&mut self) {

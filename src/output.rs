@@ -195,15 +195,19 @@ pub fn table<const N: usize>(rows: &[[String; N]]) -> String {
     out
 }
 
-/// `main`'s error report: `error: ...` and an optional `hint: ...`, redacted.
-pub fn report_error(log: &Log, message: &str, hint: Option<&str>) {
-    // One line, whatever a library put in its message.
-    let message = message
-        .lines()
+/// `text` on one line: its lines trimmed and joined by spaces, empty ones dropped
+/// (whatever a library put in its message).
+pub fn one_line(text: &str) -> String {
+    text.lines()
         .map(str::trim)
         .filter(|l| !l.is_empty())
         .collect::<Vec<_>>()
-        .join(" ");
+        .join(" ")
+}
+
+/// `main`'s error report: `error: ...` and an optional `hint: ...`, redacted.
+pub fn report_error(log: &Log, message: &str, hint: Option<&str>) {
+    let message = one_line(message);
     let mut stderr = io::stderr().lock();
     let _ = writeln!(stderr, "error: {}", escape_untrusted(&log.redact(&message)));
     if let Some(hint) = hint {

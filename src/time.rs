@@ -195,6 +195,21 @@ impl fmt::Display for GoDuration {
     }
 }
 
+/// A wait drawn between half and all of `step` (whole milliseconds), so that clients
+/// that failed together do not retry together; `random` is any uniformly random
+/// number ([`jitter_seed`]).
+pub fn jittered(step: Duration, random: u64) -> Duration {
+    let half = step.as_millis().min(u128::from(u64::MAX / 2)) as u64 / 2;
+    Duration::from_millis(half + random % (half + 1))
+}
+
+/// A random number for [`jittered`]: std's randomly keyed hasher, so no system call
+/// and nothing that can fail (jitter is a courtesy, not a safety property).
+pub fn jitter_seed() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    std::collections::hash_map::RandomState::new().build_hasher().finish()
+}
+
 /// `1h2m`, `45s`, `expired 3m ago`-style countdown text for humans.
 pub fn human_countdown(seconds: i64) -> String {
     let magnitude = seconds.unsigned_abs();
@@ -285,6 +300,18 @@ mod tests {
         assert_eq!(show(60), "1m");
         assert_eq!(show(3690), "1h1m30s");
         assert_eq!(GoDuration(Duration::from_millis(1500)).to_string(), "1500ms");
+    }
+
+    #[test]
+    fn jitter_stays_between_half_and_all_of_the_step() {
+        let step = Duration::from_secs(4);
+        assert_eq!(jittered(step, 0), Duration::from_secs(2));
+        assert_eq!(jittered(step, 2000), step);
+        assert_eq!(jittered(step, 2001), Duration::from_secs(2));
+        for _ in 0..100 {
+            let wait = jittered(step, jitter_seed());
+            assert!(wait >= step / 2 && wait <= step, "{wait:?}");
+        }
     }
 
     #[test]

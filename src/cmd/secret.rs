@@ -142,7 +142,7 @@ fn warn_and_back_off(
     backoff: &mut fleet::Backoff,
     last_known: Option<Held>,
 ) -> Duration {
-    let wait = backoff.next(random());
+    let wait = backoff.next(crate::time::jitter_seed());
     let kept = match last_known {
         Some(held) if Timestamp::now() < held.expires_at => {
             format!("the token last seen in the Secret is valid until {}", held.expires_at)
@@ -156,7 +156,7 @@ fn warn_and_back_off(
     ctx.log.warn(format_args!(
         "cannot renew {}: {}{hint}; {kept}; retrying in {}",
         job.target,
-        one_line(err),
+        output::one_line(&format!("{err:#}")),
         crate::time::GoDuration(Duration::from_secs(wait.as_secs().max(1)))
     ));
     wait
@@ -454,15 +454,4 @@ fn show(secret: &Secret) -> anyhow::Result<String> {
         }
     }
     Ok(serde_yaml::to_string(&value)?)
-}
-
-/// An error and its causes on one line, as `main` prints them.
-fn one_line(err: &anyhow::Error) -> String {
-    format!("{err:#}").lines().collect::<Vec<_>>().join(" ")
-}
-
-/// A random number for the backoff's jitter; a fixed one if the OS has none to give
-/// (the jitter is a courtesy, not a safety property).
-fn random() -> u64 {
-    getrandom::u64().unwrap_or(0x9e37_79b9_7f4a_7c15)
 }

@@ -6,7 +6,6 @@
 //! It logs request lines at `-vv` and headers and redacted request bodies at `-vvv`;
 //! response bodies are logged by the caller once it knows which token to protect.
 
-use std::hash::{BuildHasher, Hasher};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -365,13 +364,11 @@ fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     Some(when.duration_since(std::time::SystemTime::now()).unwrap_or_default())
 }
 
-/// Exponential backoff with jitter: 200 ms, 400 ms, ... each scaled by a random
-/// factor in [0.5, 1.0) so that many clients do not retry in step.
+/// Exponential backoff with jitter: 200 ms, 400 ms, ... each drawn between half and
+/// all of its step so that many clients do not retry in step.
 fn backoff(attempt: u32) -> Duration {
     let base = BACKOFF_BASE * 2u32.saturating_pow(attempt.saturating_sub(1));
-    let random = std::collections::hash_map::RandomState::new().build_hasher().finish();
-    let factor = 0.5 + (random % 1000) as f64 / 2000.0;
-    base.mul_f64(factor)
+    crate::time::jittered(base, crate::time::jitter_seed())
 }
 
 /// Whether a TLS error (rustls's own type) is in `err`'s chain of causes. An
@@ -415,7 +412,7 @@ mod tests {
         for attempt in 1..=3 {
             let base = BACKOFF_BASE * 2u32.pow(attempt - 1);
             let wait = backoff(attempt);
-            assert!(wait >= base / 2 && wait < base, "attempt {attempt}: {wait:?}");
+            assert!(wait >= base / 2 && wait <= base, "attempt {attempt}: {wait:?}");
         }
     }
 

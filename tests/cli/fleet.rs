@@ -572,7 +572,7 @@ fn run_keeps_the_valid_token_while_runai_is_down_and_renews_when_it_is_back() {
 }
 
 #[test]
-fn sigterm_in_the_middle_of_a_write_leaves_the_secret_whole() {
+fn sigterm_in_the_middle_of_a_write_exits_at_once_and_the_secret_keeps_its_token() {
     let (fleet, run, first) = running_with_short_tokens();
     let path = format!("/api/v1/namespaces/{NS}/secrets/{NAME}");
     fleet
