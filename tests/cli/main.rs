@@ -26,6 +26,9 @@ mod get;
 mod inspect;
 mod krew;
 mod kubectl;
+// How cargo links the binary there (build.rs).
+#[cfg(all(target_arch = "x86_64", target_os = "linux", target_env = "gnu"))]
+mod link;
 mod login;
 mod login_browser;
 mod network;
