@@ -10,9 +10,11 @@
 //! written only means fetching without caching, said at `-v`.
 
 mod endpoints;
+mod parsed;
 mod session;
 
 pub use endpoints::AuthMemory;
+pub use parsed::ParsedProfiles;
 pub use session::Session;
 
 use std::fs;
@@ -315,13 +317,15 @@ impl Cache {
     }
 
     /// Deletes every file the plugin keeps here but lock files (see `remove`):
-    /// entries, sessions, temporary files left by a crash, and remembered endpoints. Files named otherwise stay, since
+    /// entries, sessions, temporary files left by a crash, remembered endpoints and
+    /// parsed profiles files. Files named otherwise stay, since
     /// the directory may be one the user shares with other things.
     pub fn clear_all(&self) -> std::io::Result<usize> {
         let mut removed = 0;
         for (dir, hex_len) in [
             (self.dir.clone(), 64),
             (self.dir.join(endpoints::DIR), endpoints::NAME_HEX),
+            (self.dir.join(parsed::DIR), parsed::NAME_HEX),
         ] {
             let items = match fs::read_dir(&dir) {
                 Ok(items) => items,

@@ -40,7 +40,12 @@ pub fn run(ctx: &Context<'_>, args: &GetArgs) -> anyhow::Result<Exit> {
         _ => args.exec_api_version.unwrap_or_default(),
     };
     let paths = ctx.paths()?;
-    let profile = super::resolve_profile(ctx, &paths)?;
+    // The parse of an unchanged profiles file comes from the cache directory, unless
+    // the cache is not to be touched.
+    let parsed = (!args.no_cache)
+        .then(|| cache::ParsedProfiles::trusted(&paths.cache_dir))
+        .flatten();
+    let profile = super::resolve_profile_with(ctx, &paths, parsed.as_ref())?;
     let options = cache::Options {
         force_refresh: args.force_refresh,
         no_cache: args.no_cache,

@@ -24,7 +24,29 @@ use crate::token::Token;
 /// `current-profile`, the only one) and resolves it. From here on the secret is
 /// registered with the log, so nothing this process writes to stderr can show it.
 pub fn resolve_profile(ctx: &Context<'_>, paths: &Paths) -> anyhow::Result<ResolvedProfile> {
-    let file = LoadedFile::load(&paths.profiles_file)?;
+    resolve_profile_with(ctx, paths, None)
+}
+
+/// [`resolve_profile`], reading the profiles file's parse from `parsed` while the
+/// file is unchanged and keeping it there after a parse: `get`'s, on the hot path
+/// (docs/performance.md#where-the-time-goes).
+pub fn resolve_profile_with(
+    ctx: &Context<'_>,
+    paths: &Paths,
+    parsed: Option<&crate::cache::ParsedProfiles>,
+) -> anyhow::Result<ResolvedProfile> {
+    let path = &paths.profiles_file;
+    let text = LoadedFile::read(path)?;
+    let file = match parsed.and_then(|kept| kept.recall(path, &text, ctx.log)) {
+        Some(file) => LoadedFile::parsed(path, text, file)?,
+        None => {
+            let loaded = LoadedFile::parse(path, text)?;
+            if let Some(kept) = parsed {
+                kept.remember(path, loaded.text(), &loaded.file, ctx.log);
+            }
+            loaded
+        }
+    };
     let resolved = file.resolve_selected(ctx.global.profile.as_deref(), ctx.env)?;
     if let Some(secret) = resolved.loaded_secret() {
         ctx.log.protect(secret.expose());

@@ -42,25 +42,39 @@ pub struct LoadedFile {
 impl LoadedFile {
     /// Reads and parses `path`. A missing file is a configuration error with a hint.
     pub fn load(path: &Path) -> anyhow::Result<Self> {
-        let text = match fsutil::read_text(path, fsutil::MAX_CONFIG_FILE) {
-            Ok(text) => text,
+        Self::parse(path, Self::read(path)?)
+    }
+
+    /// The text of the profiles file at `path`. A missing file is a configuration
+    /// error with a hint.
+    pub fn read(path: &Path) -> anyhow::Result<String> {
+        match fsutil::read_text(path, fsutil::MAX_CONFIG_FILE) {
+            Ok(text) => Ok(text),
             Err(fsutil::ReadError::NotFound) => {
-                return Err(ConfigError::new(format!("profiles file {} not found", path.display()))
+                Err(ConfigError::new(format!("profiles file {} not found", path.display()))
                     .with_hint(
                         "create a profile: kubectl runai-token profile set NAME --url URL \
-                         --client-id ID --client-secret-file PATH",
+                 --client-id ID --client-secret-file PATH",
                     )
-                    .into());
+                    .into())
             }
-            Err(err) => {
-                return Err(config_error!("profiles file {} {err}", path.display()));
-            }
-        };
+            Err(err) => Err(config_error!("profiles file {} {err}", path.display())),
+        }
+    }
+
+    /// `text`, read from `path`, parsed.
+    pub fn parse(path: &Path, text: String) -> anyhow::Result<Self> {
         let file = parse(&text).map_err(|err| {
             let mut error = ConfigError::new(format!("profiles file {}: {}", path.display(), err.message));
             error.hint = err.hint;
             anyhow::Error::new(error)
         })?;
+        Self::parsed(path, text, file)
+    }
+
+    /// `text`, read from `path`, with `file`, what these very bytes parsed to before
+    /// (kept in the cache directory: `cache::ParsedProfiles`).
+    pub fn parsed(path: &Path, text: String, file: ProfilesFile) -> anyhow::Result<Self> {
         let loaded = Self {
             path: path.to_owned(),
             file,
@@ -68,6 +82,11 @@ impl LoadedFile {
         };
         loaded.check_permissions()?;
         Ok(loaded)
+    }
+
+    /// The file's text, as read.
+    pub fn text(&self) -> &str {
+        &self.text
     }
 
     /// Like [`LoadedFile::load`], but a missing file is an empty one (`profile set`).

@@ -291,3 +291,63 @@ fn cache_list_and_clear() {
         .collect();
     assert!(left.is_empty(), "{left:?}");
 }
+
+/// The profiles file's parse is kept in the cache directory while the file is
+/// unchanged (src/cache/parsed.rs): the next `get` reads it instead of the YAML, and
+/// the first `get` after a change sees the change.
+#[test]
+#[cfg(unix)]
+fn an_unchanged_profiles_file_is_parsed_once_and_a_change_is_seen_at_once() {
+    let tenant = crate::support::realm().tenant(TenantSpec::default().endpoints(&["v2"]));
+    let env = crate::support::TestEnv::new();
+    let client = tenant.client();
+    let secret_file = env.dir.path().join("client-secret");
+    crate::support::write_private(&secret_file, &client.secret);
+    let source = format!("client-secret-file: {}", secret_file.display());
+    let yaml = crate::support::profile_yaml("acme", &tenant, &client.id, &source, "auth: v2");
+    env.write_profiles(&yaml);
+
+    env.run(&["get", "-v"]).ok().stderr_has("parsing it");
+    let kept_dir = env.cache_dir().join("profiles");
+    let kept: Vec<_> = std::fs::read_dir(&kept_dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", kept_dir.display()))
+        .map(|item| item.unwrap().path())
+        .collect();
+    assert_eq!(kept.len(), 1, "one copy per profiles file: {kept:?}");
+    assert_eq!(mode(&kept[0]), 0o600);
+    assert_eq!(mode(&kept_dir), 0o700);
+    let text = std::fs::read_to_string(&kept[0]).unwrap();
+    assert!(text.contains("client-secret-file"), "the copy is the parse: {text}");
+    assert!(!text.contains(&client.secret), "no secret in the copy");
+
+    let hit = env.run(&["get", "-v"]);
+    hit.ok().stderr_has("unchanged since parsed");
+    assert_eq!(tenant.token_requests().len(), 1);
+
+    // The next get sees a change: here, a client the realm does not know.
+    env.write_profiles(&yaml.replace(&format!("client-id: {}", client.id), "client-id: nobody"));
+    let changed = env.run(&["get", "-v"]);
+    changed.stderr_has("parsing it");
+    assert_ne!(changed.code, 0, "the changed profile was used");
+    assert_eq!(tenant.token_requests().len(), 2);
+
+    // An inline secret is never copied: the copy of the changed file is not replaced.
+    env.write_profiles(&tenant.profile("acme", "auth: v2"));
+    env.run(&["get", "-v"]).ok().stderr_has("parsing it");
+    let text = std::fs::read_to_string(&kept[0]).unwrap();
+    assert!(text.contains("nobody") && !text.contains(&tenant.client().secret));
+
+    env.run(&["cache", "clear", "--all"]).success();
+    assert_eq!(
+        std::fs::read_dir(&kept_dir).unwrap().count(),
+        0,
+        "cache clear --all removes the copies"
+    );
+
+    // --no-cache neither reads nor writes it.
+    env.write_profiles(&yaml);
+    let no_cache = env.run(&["get", "--no-cache", "-v"]);
+    no_cache.ok();
+    assert!(!no_cache.stderr.contains("parsed") && !no_cache.stderr.contains("parsing it"));
+    assert_eq!(std::fs::read_dir(&kept_dir).unwrap().count(), 0);
+}
