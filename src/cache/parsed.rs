@@ -3,8 +3,9 @@
 //! `<cache dir>/profiles/`. kubectl runs `get` before every command, and libyaml's
 //! parse is most of the plugin's own work on a cache hit, growing with every profile
 //! in the file (docs/performance.md#where-the-time-goes): while the file is
-//! unchanged, a hit reads this copy instead. Any change to the file's bytes is a
-//! miss, so the copy is never stale, and parsing the YAML is what a miss does.
+//! unchanged, a hit reads this copy instead. Any change to the file's bytes, or
+//! another build of the plugin, is a miss, so the copy is never stale, and parsing
+//! the YAML is what a miss does.
 //!
 //! Only a file with no inline `client-secret` is kept: the copy never holds a secret
 //! (references to a secret file, variable or command are not secrets).
@@ -26,6 +27,9 @@ pub(super) const DIR: &str = "profiles";
 pub(super) const NAME_HEX: usize = 32;
 /// The layout of a kept file; another one is a miss.
 const FORMAT: u32 = 1;
+/// The build that parsed: another build may parse the same bytes differently, so its
+/// copy is a miss.
+const PARSER: &str = concat!(env!("CARGO_PKG_VERSION"), " ", env!("RUNAI_TOKEN_COMMIT"));
 
 /// Parsed profiles files, kept per path in `<cache dir>/profiles/`.
 pub struct ParsedProfiles {
@@ -35,6 +39,7 @@ pub struct ParsedProfiles {
 #[derive(Serialize, Deserialize)]
 struct Kept {
     format: u32,
+    parser: String,
     path: PathBuf,
     sha256: String,
     file: ProfilesFile,
@@ -68,6 +73,7 @@ impl ParsedProfiles {
             .and_then(|bytes| serde_json::from_slice::<Kept>(&bytes).ok());
         let fresh = kept.filter(|kept| {
             kept.format == FORMAT
+                && kept.parser == PARSER
                 && kept.path == profiles_file
                 && kept.sha256 == hex(&Sha256::digest(text.as_bytes()))
                 && !holds_a_secret(&kept.file)
@@ -94,6 +100,7 @@ impl ParsedProfiles {
         }
         let kept = Kept {
             format: FORMAT,
+            parser: PARSER.to_owned(),
             path: profiles_file.to_owned(),
             sha256: hex(&Sha256::digest(text.as_bytes())),
             file: file.clone(),
@@ -142,6 +149,11 @@ mod tests {
         // One byte more, or another file with the same bytes: a miss.
         assert!(kept.recall(path, &format!("{TEXT}\n"), &log).is_none());
         assert!(kept.recall(Path::new("/elsewhere.yaml"), TEXT, &log).is_none());
+        // So is the copy another build wrote.
+        let file = kept.path(path);
+        let other = std::fs::read_to_string(&file).unwrap().replace(PARSER, "0.0.0 another");
+        std::fs::write(&file, other).unwrap();
+        assert!(kept.recall(path, TEXT, &log).is_none());
     }
 
     /// Every key a profile may have but an inline secret, each one set: the copy
