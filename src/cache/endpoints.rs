@@ -66,13 +66,7 @@ impl AuthMemory {
             url: url.to_owned(),
             auth: generation.auth(),
         };
-        let result = serde_json::to_vec(&record)
-            .map_err(std::io::Error::other)
-            .and_then(|bytes| {
-                fsutil::create_private_dir(&self.dir)?;
-                fsutil::write_atomic_unlocked(&self.path(url), &bytes, 0o600, fsutil::Ownership::Mine)
-            });
-        match result {
+        match super::write_record(&self.dir, &self.path(url), &record) {
             Ok(()) => log_at!(log, DECISIONS, "remembered auth: {} for {url}", generation.name()),
             Err(err) => log_at!(
                 log,

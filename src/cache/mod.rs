@@ -358,6 +358,16 @@ impl Cache {
 
 /// `<hex>.json`, `<hex>.lock`, or a temporary `.<hex>.json.<pid>-<nanos>.tmp`, with
 /// `hex_len` lowercase hex digits: the names this module and `fsutil` create.
+/// Writes `value` as JSON to `path`, a file of `dir` (created 0700 when missing):
+/// 0600, atomically, without a lock. For the small records that hold nothing secret
+/// and that any process may rewrite with the same content (remembered endpoints,
+/// kept parses of profiles files).
+fn write_record(dir: &Path, path: &Path, value: &impl Serialize) -> std::io::Result<()> {
+    let bytes = serde_json::to_vec(value).map_err(std::io::Error::other)?;
+    fsutil::create_private_dir(dir)?;
+    fsutil::write_atomic_unlocked(path, &bytes, 0o600, fsutil::Ownership::Mine)
+}
+
 fn is_own_file(name: &str, hex_len: usize) -> bool {
     let hex_name = |stem: &str| stem.len() == hex_len && stem.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
     if let Some(temp) = name.strip_prefix('.').and_then(|n| n.strip_suffix(".tmp")) {

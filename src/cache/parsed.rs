@@ -105,13 +105,7 @@ impl ParsedProfiles {
             sha256: hex(&Sha256::digest(text.as_bytes())),
             file: file.clone(),
         };
-        let result = serde_json::to_vec(&kept)
-            .map_err(std::io::Error::other)
-            .and_then(|bytes| {
-                fsutil::create_private_dir(&self.dir)?;
-                fsutil::write_atomic_unlocked(&self.path(profiles_file), &bytes, 0o600, fsutil::Ownership::Mine)
-            });
-        if let Err(err) = result {
+        if let Err(err) = super::write_record(&self.dir, &self.path(profiles_file), &kept) {
             log_at!(
                 log,
                 DECISIONS,
