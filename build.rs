@@ -72,6 +72,7 @@ fn link_for_a_fast_start(target: &str) {
     println!("cargo:rerun-if-env-changed=RUNAI_TOKEN_LINK_MAP");
     println!("cargo:rerun-if-env-changed=RUNAI_TOKEN_SYMBOL_ORDER");
     println!("cargo:rerun-if-env-changed=RUNAI_TOKEN_LINK");
+    println!("cargo:rerun-if-env-changed=RUSTC_LINKER");
     if let Ok(map) = std::env::var("RUNAI_TOKEN_LINK_MAP") {
         println!("cargo:rustc-link-arg-bins=-Wl,-Map={map},--no-demangle");
     }
@@ -115,7 +116,6 @@ fn link_for_a_fast_start(target: &str) {
 /// x86_64 Linux), which reads `link/hot-path.ld`. Another one (mold, say) may not
 /// accept a linker script that places sections, so the script is left out.
 fn default_linker() -> bool {
-    println!("cargo:rerun-if-env-changed=RUSTC_LINKER");
     let flags = std::env::var("CARGO_ENCODED_RUSTFLAGS").unwrap_or_default();
     std::env::var_os("RUSTC_LINKER").is_none() && !flags.contains("linker") && !flags.contains("fuse-ld")
 }
@@ -156,7 +156,6 @@ fn static_glibc() -> Option<std::path::PathBuf> {
 /// A file of the C compiler's libraries, if it has it (`cc -print-file-name` prints
 /// the bare name when it has not).
 fn c_library_file(name: &str) -> Option<std::path::PathBuf> {
-    println!("cargo:rerun-if-env-changed=RUSTC_LINKER");
     let cc = std::env::var("RUSTC_LINKER").unwrap_or_else(|_| "cc".to_owned());
     let output = Command::new(cc).arg(format!("-print-file-name={name}")).output().ok()?;
     let path = std::path::PathBuf::from(String::from_utf8(output.stdout).ok()?.trim());

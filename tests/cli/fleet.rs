@@ -49,6 +49,14 @@ fn documents(file: &str) -> Vec<Value> {
         .collect()
 }
 
+/// The one document of `kind` in a deploy/ file.
+fn document(file: &str, kind: &str) -> Value {
+    documents(file)
+        .into_iter()
+        .find(|d| d["kind"] == kind)
+        .unwrap_or_else(|| panic!("deploy/{file} has a {kind}"))
+}
+
 fn unique(prefix: &str) -> String {
     use std::sync::atomic::{AtomicU32, Ordering};
     static COUNT: AtomicU32 = AtomicU32::new(0);
@@ -68,10 +76,7 @@ impl Fleet {
         };
         admin("namespaces", json!({"name": NS}));
         admin("namespaces", json!({"name": WRITER_NS}));
-        let role = documents("rbac.yaml")
-            .into_iter()
-            .find(|d| d["kind"] == "Role")
-            .expect("deploy/rbac.yaml has a Role");
+        let role = document("rbac.yaml", "Role");
         let rules: Vec<Value> = role["rules"]
             .as_array()
             .unwrap()
@@ -763,19 +768,13 @@ fn the_manifests_parse_with_kubectl_and_every_field_is_known() {
     );
 
     // The Role: get and patch on the one Secret, nothing else.
-    let role = documents("rbac.yaml")
-        .into_iter()
-        .find(|d| d["kind"] == "Role")
-        .unwrap();
+    let role = document("rbac.yaml", "Role");
     assert_eq!(
         role["rules"],
         json!([{"apiGroups": [""], "resources": ["secrets"], "resourceNames": [NAME], "verbs": ["get", "patch"]}])
     );
     // Bound to the writer's account, in the writer's namespace.
-    let binding = documents("rbac.yaml")
-        .into_iter()
-        .find(|d| d["kind"] == "RoleBinding")
-        .unwrap();
+    let binding = document("rbac.yaml", "RoleBinding");
     assert_eq!(
         binding["roleRef"],
         json!({"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": role["metadata"]["name"]})
