@@ -7,8 +7,12 @@
 //! another build of the plugin, is a miss, so the copy is never stale, and parsing
 //! the YAML is what a miss does.
 //!
-//! Only a file with no inline `client-secret` is kept: the copy never holds a secret
-//! (references to a secret file, variable or command are not secrets).
+//! The copy never holds a secret. References to a secret file, variable or command
+//! are not secrets; an inline `client-secret` is kept as where it lies in the file's
+//! text, two byte offsets, and read from the text on every hit, as a parse would:
+//! the text is the one hashed, so those bytes are the secret the parse gave. A secret
+//! that is not written verbatim in the text (an escape in a quoted scalar) leaves
+//! its file unkept, parsed on every hit.
 
 use std::path::{Path, PathBuf};
 
@@ -19,14 +23,14 @@ use crate::fsutil;
 use crate::log_at;
 use crate::output::{DECISIONS, Log};
 use crate::profile::ProfilesFile;
-use crate::secret::hex;
+use crate::secret::{Secret, hex};
 
 /// The subdirectory of the cache directory.
 pub(super) const DIR: &str = "profiles";
 /// Hex digits of a kept file's name (a hash of the profiles file's path).
 pub(super) const NAME_HEX: usize = 32;
 /// The layout of a kept file; another one is a miss.
-const FORMAT: u32 = 1;
+const FORMAT: u32 = 2;
 /// The build that parsed: another build may parse the same bytes differently, so its
 /// copy is a miss.
 const PARSER: &str = concat!(env!("CARGO_PKG_VERSION"), " ", env!("RUNAI_TOKEN_COMMIT"));
@@ -42,7 +46,19 @@ struct Kept {
     parser: String,
     path: PathBuf,
     sha256: String,
+    /// The parse, with no inline secret.
     file: ProfilesFile,
+    /// Where each profile's inline secret lies in the text.
+    inline_secrets: Vec<Span>,
+}
+
+/// The bytes `start..end` of the text are the inline `client-secret` of the
+/// `profile`th profile.
+#[derive(Serialize, Deserialize)]
+struct Span {
+    profile: usize,
+    start: usize,
+    end: usize,
 }
 
 impl ParsedProfiles {
@@ -71,13 +87,15 @@ impl ParsedProfiles {
         let kept = fsutil::read_private(&self.path(profiles_file), fsutil::MAX_CONFIG_FILE)
             .ok()
             .and_then(|bytes| serde_json::from_slice::<Kept>(&bytes).ok());
-        let fresh = kept.filter(|kept| {
-            kept.format == FORMAT
-                && kept.parser == PARSER
-                && kept.path == profiles_file
-                && kept.sha256 == hex(&Sha256::digest(text.as_bytes()))
-                && !holds_a_secret(&kept.file)
-        });
+        let fresh = kept
+            .filter(|kept| {
+                kept.format == FORMAT
+                    && kept.parser == PARSER
+                    && kept.path == profiles_file
+                    && kept.sha256 == hex(&Sha256::digest(text.as_bytes()))
+                    && !holds_a_secret(&kept.file)
+            })
+            .and_then(|kept| with_inline_secrets(kept, text));
         log_at!(
             log,
             DECISIONS,
@@ -89,21 +107,36 @@ impl ParsedProfiles {
                 "changed or not parsed before, parsing it"
             }
         );
-        fresh.map(|kept| kept.file)
+        fresh
     }
 
-    /// Keeps what `text`, the bytes of `profiles_file`, parsed to, unless it holds
-    /// an inline secret. A failure only costs the next hit a parse.
+    /// Keeps what `text`, the bytes of `profiles_file`, parsed to, unless an inline
+    /// secret in it is not written verbatim. A failure only costs the next hit a parse.
     pub fn remember(&self, profiles_file: &Path, text: &str, file: &ProfilesFile, log: &Log) {
-        if holds_a_secret(file) {
-            return;
+        let mut file = file.clone();
+        let mut inline_secrets = Vec::new();
+        for (index, profile) in file.profiles.iter_mut().enumerate() {
+            let Some(secret) = profile.client_secret.take() else {
+                continue;
+            };
+            // Any occurrence will do, not only the one after `client-secret:`: what
+            // a hit reads back is these very bytes of these very bytes' text.
+            let Some(start) = text.find(secret.expose().as_str()) else {
+                return;
+            };
+            inline_secrets.push(Span {
+                profile: index,
+                start,
+                end: start + secret.expose().len(),
+            });
         }
         let kept = Kept {
             format: FORMAT,
             parser: PARSER.to_owned(),
             path: profiles_file.to_owned(),
             sha256: hex(&Sha256::digest(text.as_bytes())),
-            file: file.clone(),
+            file,
+            inline_secrets,
         };
         if let Err(err) = super::write_record(&self.dir, &self.path(profiles_file), &kept) {
             log_at!(
@@ -118,6 +151,21 @@ impl ParsedProfiles {
 
 fn holds_a_secret(file: &ProfilesFile) -> bool {
     file.profiles.iter().any(|profile| profile.client_secret.is_some())
+}
+
+/// The kept parse with its inline secrets read back from `text`, the bytes it was
+/// kept for; `None` for spans that do not fit the text (a copy not written here).
+fn with_inline_secrets(kept: Kept, text: &str) -> Option<ProfilesFile> {
+    let mut file = kept.file;
+    for Span { profile, start, end } in kept.inline_secrets {
+        let secret = text.get(start..end)?;
+        let profile = file.profiles.get_mut(profile)?;
+        if profile.client_secret.is_some() {
+            return None;
+        }
+        profile.client_secret = Some(Secret::new(secret.to_owned()));
+    }
+    Some(file)
 }
 
 #[cfg(test)]
@@ -184,16 +232,72 @@ mod tests {
         );
     }
 
+    /// The secret the parse gave each profile, in order.
+    fn secrets(file: &ProfilesFile) -> Vec<Option<String>> {
+        file.profiles
+            .iter()
+            .map(|profile| profile.client_secret.as_ref().map(|s| s.expose().clone()))
+            .collect()
+    }
+
     #[test]
-    fn a_file_with_an_inline_secret_is_never_kept() {
+    fn an_inline_secret_is_kept_as_where_it_lies_and_read_back_from_the_text() {
+        let dir = tempfile::tempdir().unwrap();
+        let kept = ParsedProfiles::new(dir.path());
+        let path = Path::new("/p.yaml");
+        let log = Log::default();
+        // Quoted and plain, one profile without an inline secret between them.
+        let text = "apiVersion: runai-token/v1\nkind: Profiles\nprofiles:\n\
+            - name: a\n  url: https://a.example.com\n  client-id: a\n  client-secret: 'hunter2 a'\n\
+            - name: b\n  url: https://b.example.com\n  client-id: b\n  client-secret-env: B\n\
+            - name: c\n  url: https://c.example.com\n  client-id: c\n  client-secret: s3cr3t-c\n";
+        let parsed = crate::profile::parse_text(text).unwrap();
+        kept.remember(path, text, &parsed, &log);
+        let copy = std::fs::read_to_string(kept.path(path)).expect("kept");
+        assert!(
+            !copy.contains("hunter2") && !copy.contains("s3cr3t"),
+            "no secret in {copy}"
+        );
+        let recalled = kept.recall(path, text, &log).expect("the copy of these bytes");
+        assert_eq!(
+            secrets(&recalled),
+            [Some("hunter2 a".to_owned()), None, Some("s3cr3t-c".to_owned())]
+        );
+        assert_eq!(format!("{recalled:?}"), format!("{parsed:?}"));
+        // A rotated secret is other bytes: a miss.
+        let rotated = text.replace("s3cr3t-c", "s3cr3t-d");
+        assert!(kept.recall(path, &rotated, &log).is_none());
+    }
+
+    #[test]
+    fn a_secret_not_written_verbatim_leaves_its_file_unkept() {
         let dir = tempfile::tempdir().unwrap();
         let kept = ParsedProfiles::new(dir.path());
         let path = Path::new("/p.yaml");
         let text = "apiVersion: runai-token/v1\nkind: Profiles\nprofiles:\n\
-            - name: a\n  url: https://a.example.com\n  client-id: a\n  client-secret: hunter2-inline\n";
+            - name: a\n  url: https://a.example.com\n  client-id: a\n  client-secret: \"hunter\\x32\"\n";
         let parsed = crate::profile::parse_text(text).unwrap();
+        assert_eq!(secrets(&parsed), [Some("hunter2".to_owned())]);
         kept.remember(path, text, &parsed, &Log::default());
         assert!(kept.recall(path, text, &Log::default()).is_none());
         assert!(!dir.path().join(DIR).exists(), "nothing written");
+    }
+
+    #[test]
+    fn a_span_outside_the_text_is_a_miss() {
+        let dir = tempfile::tempdir().unwrap();
+        let kept = ParsedProfiles::new(dir.path());
+        let path = Path::new("/p.yaml");
+        let text = "apiVersion: runai-token/v1\nkind: Profiles\nprofiles:\n\
+            - name: a\n  url: https://a.example.com\n  client-id: a\n  client-secret: hunter2\n";
+        let parsed = crate::profile::parse_text(text).unwrap();
+        kept.remember(path, text, &parsed, &Log::default());
+        let file = kept.path(path);
+        let copy = std::fs::read_to_string(&file).unwrap();
+        let start = text.find("hunter2").unwrap();
+        let span = format!("\"start\":{start},\"end\":{}", start + 7);
+        assert!(copy.contains(&span), "{copy}");
+        std::fs::write(&file, copy.replace(&span, "\"start\":0,\"end\":100000")).unwrap();
+        assert!(kept.recall(path, text, &Log::default()).is_none());
     }
 }

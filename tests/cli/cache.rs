@@ -331,11 +331,32 @@ fn an_unchanged_profiles_file_is_parsed_once_and_a_change_is_seen_at_once() {
     assert_ne!(changed.code, 0, "the changed profile was used");
     assert_eq!(tenant.token_requests().len(), 2);
 
-    // An inline secret is never copied: the copy of the changed file is not replaced.
+    // An inline secret is kept as where it lies in the file, never as the secret.
+    // The same secret inline: the same cache entry, a hit.
     env.write_profiles(&tenant.profile("acme", "auth: v2"));
     env.run(&["get", "-v"]).ok().stderr_has("parsing it");
     let text = std::fs::read_to_string(&kept[0]).unwrap();
-    assert!(text.contains("nobody") && !text.contains(&tenant.client().secret));
+    assert!(!text.contains("nobody"), "the copy is of the new file: {text}");
+    assert!(!text.contains(&client.secret), "no secret in the copy: {text}");
+    env.run(&["get", "-v"]).ok().stderr_has("unchanged since parsed");
+    assert_eq!(tenant.token_requests().len(), 2);
+    // The secret a kept parse reads back from the file is the one the realm knows.
+    env.run(&["get", "--force-refresh", "-v"])
+        .ok()
+        .stderr_has("unchanged since parsed");
+    assert_eq!(tenant.token_requests().len(), 3);
+    // A rotated inline secret is a change, and a miss.
+    let mut rotated = client.clone();
+    rotated.secret = format!("{}-rotated", client.secret);
+    tenant.put_client(&rotated);
+    let source = format!("client-secret: {}", rotated.secret);
+    env.write_profiles(&crate::support::profile_yaml(
+        "acme", &tenant, &client.id, &source, "auth: v2",
+    ));
+    env.run(&["get", "-v"]).ok().stderr_has("parsing it");
+    assert_eq!(tenant.token_requests().len(), 4);
+    env.run(&["get", "-v"]).ok().stderr_has("unchanged since parsed");
+    assert_eq!(tenant.token_requests().len(), 4);
 
     env.run(&["cache", "clear", "--all"]).success();
     assert_eq!(
@@ -345,6 +366,7 @@ fn an_unchanged_profiles_file_is_parsed_once_and_a_change_is_seen_at_once() {
     );
 
     // --no-cache neither reads nor writes it.
+    crate::support::write_private(&secret_file, &rotated.secret);
     env.write_profiles(&yaml);
     let no_cache = env.run(&["get", "--no-cache", "-v"]);
     no_cache.ok();
