@@ -70,7 +70,7 @@ impl Context<'_> {
 /// Parses `args` and runs the command. Errors are returned for `main` to print.
 pub fn run(args: impl IntoIterator<Item = OsString>, env: &Env, log: &Log) -> anyhow::Result<Exit> {
     let args: Vec<OsString> = args.into_iter().collect();
-    if let Some((global, get)) = cli::fast_get(&args) {
+    if let Some((global, get)) = cli::fast_get(&args, |name| std::env::var_os(name)) {
         log.set_level(global.verbose);
         return cmd::get::run(
             &Context {

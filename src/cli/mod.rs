@@ -8,10 +8,12 @@ use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 
 use crate::exec_credential::ExecApiVersion;
 mod choices;
+mod fast;
 mod fleet;
 
 use crate::time::GoDuration;
 pub use choices::{ApiChoice, AuthChoice, GrantChoice, TokenFieldChoice};
+pub use fast::fast_get;
 pub use fleet::{SecretApplyArgs, SecretArgs, SecretCommand, SecretRunArgs};
 
 const ABOUT: &str = "Run:ai REST API tokens for people, scripts and kubectl";
@@ -43,10 +45,9 @@ pub struct Cli {
     pub command: Option<Command>,
 }
 
-/// `get` alone, for the hot path: kubectl runs `get --profile P --profiles-file F`
-/// before every command, and building this small parser instead of the whole
-/// command tree leaves most of the command line code untouched on a cache hit
-/// (docs/performance.md). [`fast_get`] decides when it applies.
+/// `get` alone, as the fast parser's tests see clap's definition of it
+/// ([`fast`]).
+#[cfg(test)]
 #[derive(Debug, Parser)]
 #[command(name = "kubectl-runai-token", bin_name = "kubectl runai-token")]
 struct GetOnly {
@@ -55,29 +56,6 @@ struct GetOnly {
 
     #[command(flatten)]
     get: GetArgs,
-}
-
-/// The arguments of a `get` parsed without the whole command tree, when the command
-/// line is plainly `get ...` (or `get-token ...`: what `setup` writes, with every
-/// flag after the command) without `--help` or `--version`. `None` means "use
-/// [`Cli`]": anything else, and every error, goes through the full parser.
-///
-/// Why the two cannot drift: [`GetOnly`] is made of the very [`GlobalArgs`] and
-/// [`GetArgs`] that [`Cli`] uses, and the words after the command are all it sees.
-/// Flags before the command are left to the full parser, which counts a `-v` given
-/// on both sides of the command differently. A unit test runs both parsers on every
-/// command line of up to four words drawn from their flags, values and commands, and
-/// they agree wherever this one answers.
-pub fn fast_get(args: &[std::ffi::OsString]) -> Option<(GlobalArgs, GetArgs)> {
-    let words: Vec<&str> = args.iter().skip(1).map(|a| a.to_str()).collect::<Option<_>>()?;
-    let (command, rest) = words.split_first()?;
-    if !matches!(*command, "get" | "get-token")
-        || rest.iter().any(|w| matches!(*w, "-h" | "--help" | "-V" | "--version"))
-    {
-        return None;
-    }
-    let parsed = GetOnly::try_parse_from(std::iter::once("kubectl-runai-token").chain(rest.iter().copied())).ok()?;
-    Some((parsed.global, parsed.get))
 }
 
 /// Flags every command accepts, before or after the command name.
@@ -180,9 +158,12 @@ pub struct GetArgs {
 
     /// Renew a cached token with less than this left; the ExecCredential expires this
     /// much before the token does, so clients renew in time
-    #[arg(long, value_name = "DURATION", default_value = "60s")]
+    #[arg(long, value_name = "DURATION", default_value = DEFAULT_MIN_VALIDITY)]
     pub min_validity: GoDuration,
 }
+
+/// `get --min-validity`'s default.
+pub const DEFAULT_MIN_VALIDITY: &str = "60s";
 
 #[derive(Debug, Args)]
 pub struct SetupArgs {
@@ -481,96 +462,6 @@ mod tests {
         for cli in [before, after] {
             assert_eq!(cli.global.profile.as_deref(), Some("a"));
             assert_eq!(cli.global.verbose, 2);
-        }
-    }
-
-    /// The fast path and the full parser agree wherever the fast path answers, on
-    /// every command line of up to four words drawn from their flags, values and
-    /// commands that starts with `get`, and on every one of up to three words.
-    #[test]
-    fn fast_get_agrees_with_the_full_parser() {
-        const WORDS: &[&str] = &[
-            "get",
-            "get-token",
-            "profile",
-            "-p",
-            "--profile",
-            "acme",
-            "--profile=acme",
-            "-pacme",
-            "--profiles-file",
-            "/p.yaml",
-            "--cache-dir",
-            "-v",
-            "-vv",
-            "-o",
-            "json",
-            "exec-credential",
-            "--no-cache",
-            "--force-refresh",
-            "--min-validity",
-            "5m",
-            "--exec-api-version",
-            "v1beta1",
-            "--bogus",
-            "--",
-            "-h",
-        ];
-        let mut lines: Vec<Vec<&str>> = vec![vec![]];
-        for length in 1..=4 {
-            let mut line = vec![0; length];
-            loop {
-                let words: Vec<&str> = line.iter().map(|&i| WORDS[i]).collect();
-                if length < 4 || words[0] == "get" {
-                    lines.push(words);
-                }
-                let Some(last) = line.iter().rposition(|&i| i + 1 < WORDS.len()) else {
-                    break;
-                };
-                line[last] += 1;
-                line[last + 1..].fill(0);
-            }
-        }
-        let mut answered = 0;
-        for words in &lines {
-            let argv: Vec<std::ffi::OsString> = std::iter::once("k")
-                .chain(words.iter().copied())
-                .map(Into::into)
-                .collect();
-            let Some((global, get)) = fast_get(&argv) else {
-                continue;
-            };
-            answered += 1;
-            let full = Cli::try_parse_from(&argv)
-                .unwrap_or_else(|err| panic!("{words:?}: only the fast path accepts it: {err}"));
-            let Some(Command::Get(full_get)) = full.command else {
-                panic!("{words:?}: the full parser runs another command")
-            };
-            assert_eq!(format!("{get:?}"), format!("{full_get:?}"), "{words:?}");
-            assert_eq!(format!("{global:?}"), format!("{:?}", full.global), "{words:?}");
-        }
-        // The fast path is taken for what kubectl runs, and declined for the rest.
-        assert!(answered > 500, "{answered} lines took the fast path");
-        let argv = |words: &[&str]| -> Vec<std::ffi::OsString> {
-            std::iter::once("k")
-                .chain(words.iter().copied())
-                .map(Into::into)
-                .collect()
-        };
-        assert!(fast_get(&argv(&["get", "--profile", "acme", "--profiles-file", "/p.yaml"])).is_some());
-        assert!(fast_get(&argv(&["get-token", "--cache-dir", "/c", "-o", "exec-credential"])).is_some());
-        for declined in [
-            &["get", "--help"][..],
-            &["-v", "get"],
-            &["-V"],
-            &["profile", "list"],
-            &["get", "--bogus"],
-            &[],
-        ] {
-            assert!(
-                fast_get(&argv(declined)).is_none(),
-                "{declined:?} must go through the full parser"
-            );
         }
     }
 

@@ -119,7 +119,7 @@ fn the_binary_is_statically_linked_with_the_hot_path_first() {
     // parser, the cache read and the ExecCredential.
     for function in [
         "11runai_token3run17h",
-        "3cli8fast_get17h",
+        "3cli4fast8fast_get17h",
         "5cache5Cache4read17h",
         "15exec_credential6render17h",
     ] {
