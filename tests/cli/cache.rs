@@ -199,7 +199,7 @@ fn modes_are_0600_and_0700() {
             files += 1;
         }
     }
-    assert_eq!(files, 3, "entry, lock, remembered endpoint");
+    assert_eq!(files, 4, "entry, lock, remembered endpoint, kept parse");
 }
 
 fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
