@@ -17,7 +17,7 @@
 //!   whether each takes a value, and which conflict.
 //! - Values go through the functions clap's definition names (`ValueEnum`, the value
 //!   parsers, `FromStr`), and defaults come from the same constants.
-//! - Another unit test runs both parsers on every command line of up to four words
+//! - Another (`cli::tests`) runs both parsers on every command line of up to four words
 //!   drawn from the flags, values and commands, and they agree wherever this one
 //!   answers.
 
@@ -26,7 +26,7 @@ use std::path::PathBuf;
 
 use clap::ValueEnum;
 
-use super::{DEFAULT_MIN_VALIDITY, GetArgs, GlobalArgs, OutputFormat, parse_exec_api_version};
+use super::get::{DEFAULT_MIN_VALIDITY, GetArgs, GlobalArgs, OutputFormat, parse_exec_api_version};
 use crate::time::GoDuration;
 
 /// What a flag does with the command line.
@@ -167,19 +167,19 @@ pub fn fast_get(args: &[OsString], var: impl Fn(&str) -> Option<OsString>) -> Op
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
+    use super::super::get::GetOnly;
     use super::*;
-    use crate::cli::{Cli, Command, GetOnly};
     use clap::{ArgAction, CommandFactory, Parser};
 
-    fn argv(words: &[&str]) -> Vec<OsString> {
+    pub(in crate::cli) fn argv(words: &[&str]) -> Vec<OsString> {
         std::iter::once("k")
             .chain(words.iter().copied())
             .map(Into::into)
             .collect()
     }
 
-    fn no_env(_: &str) -> Option<OsString> {
+    pub(in crate::cli) fn no_env(_: &str) -> Option<OsString> {
         None
     }
 
@@ -259,87 +259,6 @@ mod tests {
                 group.clone().is_multiple() && !group.is_required_set(),
                 "{id} constrains its flags"
             );
-        }
-    }
-
-    /// Both parsers agree wherever this one answers, on every command line of up to
-    /// four words drawn from their flags, values and commands that starts with
-    /// `get`, and on every one of up to three words.
-    #[test]
-    fn it_agrees_with_the_full_parser() {
-        const WORDS: &[&str] = &[
-            "get",
-            "get-token",
-            "profile",
-            "-p",
-            "--profile",
-            "acme",
-            "--profile=acme",
-            "-pacme",
-            "--profiles-file",
-            "/p.yaml",
-            "",
-            "--cache-dir",
-            "-v",
-            "-vv",
-            "-o",
-            "--output",
-            "json",
-            "exec-credential",
-            "Token",
-            "--no-cache",
-            "--force-refresh",
-            "--min-validity",
-            "5m",
-            "--exec-api-version",
-            "v1beta1",
-            "--bogus",
-            "--",
-            "-",
-            "-h",
-        ];
-        // Clap reads these variables; this parser declines where they would matter.
-        for flag in &FLAGS {
-            if let Some(name) = flag.env {
-                assert!(std::env::var_os(name).is_none(), "unset {name} to run this test");
-            }
-        }
-        let mut lines: Vec<Vec<&str>> = vec![vec![]];
-        for length in 1..=4 {
-            let mut line = vec![0; length];
-            loop {
-                let words: Vec<&str> = line.iter().map(|&i| WORDS[i]).collect();
-                if length < 4 || words[0] == "get" {
-                    lines.push(words);
-                }
-                let Some(last) = line.iter().rposition(|&i| i + 1 < WORDS.len()) else {
-                    break;
-                };
-                line[last] += 1;
-                line[last + 1..].fill(0);
-            }
-        }
-        let mut answered = 0;
-        for words in &lines {
-            let argv = argv(words);
-            let Some((global, get)) = fast_get(&argv, no_env) else {
-                continue;
-            };
-            answered += 1;
-            let full = Cli::try_parse_from(&argv)
-                .unwrap_or_else(|err| panic!("{words:?}: only the fast path accepts it: {err}"));
-            let Some(Command::Get(full_get)) = full.command else {
-                panic!("{words:?}: the full parser runs another command")
-            };
-            assert_eq!(format!("{get:?}"), format!("{full_get:?}"), "{words:?}");
-            assert_eq!(format!("{global:?}"), format!("{:?}", full.global), "{words:?}");
-        }
-        assert!(answered > 350, "{answered} lines took the fast path");
-        // Every output format clap knows, by its name.
-        for format in OutputFormat::value_variants() {
-            let name = format.to_possible_value().unwrap().get_name().to_owned();
-            let (_, get) = fast_get(&argv(&["get", "-o", &name]), no_env).expect(&name);
-            assert_eq!(get.output, Some(*format));
         }
     }
 

@@ -4,17 +4,20 @@
 
 use std::path::PathBuf;
 
-use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::exec_credential::ExecApiVersion;
 mod choices;
 mod fast;
 mod fleet;
+mod get;
 
 use crate::time::GoDuration;
 pub use choices::{ApiChoice, AuthChoice, GrantChoice, TokenFieldChoice};
 pub use fast::fast_get;
 pub use fleet::{SecretApplyArgs, SecretArgs, SecretCommand, SecretRunArgs};
+use get::parse_exec_api_version;
+pub use get::{DEFAULT_MIN_VALIDITY, GetArgs, GlobalArgs, OutputFormat};
 
 const ABOUT: &str = "Run:ai REST API tokens for people, scripts and kubectl";
 
@@ -43,40 +46,6 @@ pub struct Cli {
 
     #[command(subcommand)]
     pub command: Option<Command>,
-}
-
-/// `get` alone, as the fast parser's tests see clap's definition of it
-/// ([`fast`]).
-#[cfg(test)]
-#[derive(Debug, Parser)]
-#[command(name = "kubectl-runai-token", bin_name = "kubectl runai-token")]
-struct GetOnly {
-    #[command(flatten)]
-    global: GlobalArgs,
-
-    #[command(flatten)]
-    get: GetArgs,
-}
-
-/// Flags every command accepts, before or after the command name.
-#[derive(Debug, Args)]
-pub struct GlobalArgs {
-    /// Profiles file [default: runai-profiles.yaml beside the first kubeconfig]
-    #[arg(long, global = true, env = "RUNAI_PROFILES_FILE", value_name = "PATH")]
-    pub profiles_file: Option<PathBuf>,
-
-    /// Token cache directory [default: $KUBECACHEDIR/runai-token or ~/.kube/cache/runai-token]
-    #[arg(long, global = true, env = "RUNAI_TOKEN_CACHE_DIR", value_name = "DIR")]
-    pub cache_dir: Option<PathBuf>,
-
-    /// Profile to use [default: the file's current-profile, or its only profile]
-    #[arg(short, long, global = true, env = "RUNAI_PROFILE", value_name = "NAME")]
-    pub profile: Option<String>,
-
-    /// More output on stderr: -v decisions, -vv HTTP exchanges, -vvv headers and bodies
-    /// (secrets and tokens are always redacted)
-    #[arg(short, long, global = true, action = ArgAction::Count)]
-    pub verbose: u8,
 }
 
 #[derive(Debug, Subcommand)]
@@ -121,49 +90,6 @@ pub enum Command {
     /// Print the version, commit and target
     Version,
 }
-
-/// How `get` prints the token.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum OutputFormat {
-    /// The bare token and a newline
-    Token,
-    /// A client-go ExecCredential (one line of JSON)
-    ExecCredential,
-    /// profile, api, apiUrl, tokenType, accessToken, expiresAt, source
-    Json,
-    /// Authorization: Bearer TOKEN
-    Header,
-    /// export RUNAI_TOKEN=... and RUNAI_API_URL=... for a shell
-    Env,
-}
-
-#[derive(Debug, Args)]
-pub struct GetArgs {
-    /// Output format [default: exec-credential when KUBERNETES_EXEC_INFO is set, else token]
-    #[arg(short, long, value_enum, value_name = "FORMAT")]
-    pub output: Option<OutputFormat>,
-
-    /// ExecCredential apiVersion when KUBERNETES_EXEC_INFO does not name one
-    /// (client.authentication.k8s.io/v1 or /v1beta1) [default: v1]
-    #[arg(long, value_name = "VERSION", value_parser = parse_exec_api_version)]
-    pub exec_api_version: Option<ExecApiVersion>,
-
-    /// Get a new token even if a cached one is still valid, and cache it
-    #[arg(long)]
-    pub force_refresh: bool,
-
-    /// Neither read nor write the token cache
-    #[arg(long, conflicts_with = "force_refresh")]
-    pub no_cache: bool,
-
-    /// Renew a cached token with less than this left; the ExecCredential expires this
-    /// much before the token does, so clients renew in time
-    #[arg(long, value_name = "DURATION", default_value = DEFAULT_MIN_VALIDITY)]
-    pub min_validity: GoDuration,
-}
-
-/// `get --min-validity`'s default.
-pub const DEFAULT_MIN_VALIDITY: &str = "60s";
 
 #[derive(Debug, Args)]
 pub struct SetupArgs {
@@ -260,10 +186,6 @@ pub struct CacheClearArgs {
     /// Delete every cached token and every remembered endpoint
     #[arg(long)]
     pub all: bool,
-}
-
-fn parse_exec_api_version(text: &str) -> Result<ExecApiVersion, String> {
-    text.parse()
 }
 
 #[derive(Debug, Subcommand)]
@@ -426,6 +348,7 @@ pub struct CompletionArgs {
 
 #[cfg(test)]
 mod tests {
+    use super::fast::tests::{argv, no_env};
     use super::*;
     use clap::CommandFactory;
 
@@ -462,6 +385,87 @@ mod tests {
         for cli in [before, after] {
             assert_eq!(cli.global.profile.as_deref(), Some("a"));
             assert_eq!(cli.global.verbose, 2);
+        }
+    }
+
+    /// The fast parser and the full one agree wherever the fast one answers, on every command line of up to
+    /// four words drawn from their flags, values and commands that starts with
+    /// `get`, and on every one of up to three words.
+    #[test]
+    fn it_agrees_with_the_full_parser() {
+        const WORDS: &[&str] = &[
+            "get",
+            "get-token",
+            "profile",
+            "-p",
+            "--profile",
+            "acme",
+            "--profile=acme",
+            "-pacme",
+            "--profiles-file",
+            "/p.yaml",
+            "",
+            "--cache-dir",
+            "-v",
+            "-vv",
+            "-o",
+            "--output",
+            "json",
+            "exec-credential",
+            "Token",
+            "--no-cache",
+            "--force-refresh",
+            "--min-validity",
+            "5m",
+            "--exec-api-version",
+            "v1beta1",
+            "--bogus",
+            "--",
+            "-",
+            "-h",
+        ];
+        // Clap reads these variables; this parser declines where they would matter.
+        for flag in &fast::FLAGS {
+            if let Some(name) = flag.env {
+                assert!(std::env::var_os(name).is_none(), "unset {name} to run this test");
+            }
+        }
+        let mut lines: Vec<Vec<&str>> = vec![vec![]];
+        for length in 1..=4 {
+            let mut line = vec![0; length];
+            loop {
+                let words: Vec<&str> = line.iter().map(|&i| WORDS[i]).collect();
+                if length < 4 || words[0] == "get" {
+                    lines.push(words);
+                }
+                let Some(last) = line.iter().rposition(|&i| i + 1 < WORDS.len()) else {
+                    break;
+                };
+                line[last] += 1;
+                line[last + 1..].fill(0);
+            }
+        }
+        let mut answered = 0;
+        for words in &lines {
+            let argv = argv(words);
+            let Some((global, get)) = fast_get(&argv, no_env) else {
+                continue;
+            };
+            answered += 1;
+            let full = Cli::try_parse_from(&argv)
+                .unwrap_or_else(|err| panic!("{words:?}: only the fast path accepts it: {err}"));
+            let Some(Command::Get(full_get)) = full.command else {
+                panic!("{words:?}: the full parser runs another command")
+            };
+            assert_eq!(format!("{get:?}"), format!("{full_get:?}"), "{words:?}");
+            assert_eq!(format!("{global:?}"), format!("{:?}", full.global), "{words:?}");
+        }
+        assert!(answered > 350, "{answered} lines took the fast path");
+        // Every output format clap knows, by its name.
+        for format in OutputFormat::value_variants() {
+            let name = format.to_possible_value().unwrap().get_name().to_owned();
+            let (_, get) = fast_get(&argv(&["get", "-o", &name]), no_env).expect(&name);
+            assert_eq!(get.output, Some(*format));
         }
     }
 
