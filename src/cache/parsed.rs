@@ -269,29 +269,32 @@ mod tests {
         assert!(kept.recall(path, &rotated, &log).is_none());
     }
 
-    #[test]
-    fn a_secret_not_written_verbatim_leaves_its_file_unkept() {
+    /// `text`, one profile with `secret_line`, parsed and remembered as `/p.yaml`.
+    fn remembered(secret_line: &str) -> (tempfile::TempDir, ParsedProfiles, String, ProfilesFile) {
         let dir = tempfile::tempdir().unwrap();
         let kept = ParsedProfiles::new(dir.path());
-        let path = Path::new("/p.yaml");
-        let text = "apiVersion: runai-token/v1\nkind: Profiles\nprofiles:\n\
-            - name: a\n  url: https://a.example.com\n  client-id: a\n  client-secret: \"hunter\\x32\"\n";
-        let parsed = crate::profile::parse_text(text).unwrap();
+        let text = format!(
+            "apiVersion: runai-token/v1\nkind: Profiles\nprofiles:\n\
+            - name: a\n  url: https://a.example.com\n  client-id: a\n  {secret_line}\n"
+        );
+        let parsed = crate::profile::parse_text(&text).unwrap();
+        kept.remember(Path::new("/p.yaml"), &text, &parsed, &Log::default());
+        (dir, kept, text, parsed)
+    }
+
+    #[test]
+    fn a_secret_not_written_verbatim_leaves_its_file_unkept() {
+        let (dir, kept, text, parsed) = remembered("client-secret: \"hunter\\x32\"");
+        let (path, text) = (Path::new("/p.yaml"), text.as_str());
         assert_eq!(secrets(&parsed), [Some("hunter2".to_owned())]);
-        kept.remember(path, text, &parsed, &Log::default());
         assert!(kept.recall(path, text, &Log::default()).is_none());
         assert!(!dir.path().join(DIR).exists(), "nothing written");
     }
 
     #[test]
     fn a_span_outside_the_text_is_a_miss() {
-        let dir = tempfile::tempdir().unwrap();
-        let kept = ParsedProfiles::new(dir.path());
-        let path = Path::new("/p.yaml");
-        let text = "apiVersion: runai-token/v1\nkind: Profiles\nprofiles:\n\
-            - name: a\n  url: https://a.example.com\n  client-id: a\n  client-secret: hunter2\n";
-        let parsed = crate::profile::parse_text(text).unwrap();
-        kept.remember(path, text, &parsed, &Log::default());
+        let (_dir, kept, text, _) = remembered("client-secret: hunter2");
+        let (path, text) = (Path::new("/p.yaml"), text.as_str());
         let file = kept.path(path);
         let copy = std::fs::read_to_string(&file).unwrap();
         let start = text.find("hunter2").unwrap();
