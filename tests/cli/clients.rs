@@ -23,7 +23,7 @@ fn kube_client(env: &TestEnv, args: &[&str]) -> Run {
             .join("@kubernetes")
             .join("client-node")
             .exists(),
-        "@kubernetes/client-node is not installed: run `npm ci --prefix tests/realm`"
+        "@kubernetes/client-node is not installed: run `scripts/realm-install`"
     );
     let mut cmd = env.command("node");
     cmd.arg(realm_dir().join("kube-client.mjs")).args(args);

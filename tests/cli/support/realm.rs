@@ -28,7 +28,7 @@ pub fn realm() -> &'static Realm {
 
 fn start() -> Realm {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests").join("realm");
-    let how = "run the README's test command (it runs `npm ci --prefix tests/realm`)";
+    let how = "run `scripts/realm-install` (the README's test command runs it)";
     assert!(
         dir.join("node_modules").join("oidc-provider").exists(),
         "the test realm's packages are not installed: {how}{}",
