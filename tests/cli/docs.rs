@@ -1,6 +1,7 @@
 //! The documentation against the program: every command and flag shown in the docs
-//! parses with the real command line, and every error message in the troubleshooting
-//! guide is one the code can produce.
+//! parses with the real command line, every error message in the troubleshooting
+//! guide is one the code can produce, and every section the code or the docs cite
+//! exists.
 
 use std::path::{Path, PathBuf};
 
@@ -179,4 +180,186 @@ fn the_readme_links_every_doc() {
             "README.md does not link docs/{name}"
         );
     }
+}
+
+/// The anchor GitHub gives a heading: lower case, punctuation other than `-` and `_`
+/// dropped, spaces turned into hyphens.
+fn slug(heading: &str) -> String {
+    heading
+        .trim()
+        .to_lowercase()
+        .chars()
+        .filter(|c| c.is_alphanumeric() || matches!(c, ' ' | '-' | '_'))
+        .map(|c| if c == ' ' { '-' } else { c })
+        .collect()
+}
+
+/// The anchors of a Markdown text's headings (outside code blocks), a repeated one
+/// numbered as GitHub numbers it (`name`, `name-1`, ...).
+fn anchors(text: &str) -> Vec<String> {
+    let mut anchors: Vec<String> = Vec::new();
+    let mut in_block = false;
+    for line in text.lines() {
+        if line.trim_start().starts_with("```") {
+            in_block = !in_block;
+            continue;
+        }
+        let hashes = line.chars().take_while(|&c| c == '#').count();
+        if in_block || !(1..=6).contains(&hashes) || !line[hashes..].starts_with(' ') {
+            continue;
+        }
+        let base = slug(&line[hashes..]);
+        let repeats = anchors
+            .iter()
+            .filter(|a| {
+                **a == base
+                    || a.strip_prefix(&format!("{base}-"))
+                        .is_some_and(|n| n.parse::<u32>().is_ok())
+            })
+            .count();
+        anchors.push(if repeats == 0 {
+            base
+        } else {
+            format!("{base}-{repeats}")
+        });
+    }
+    anchors
+}
+
+/// Every `docs/NAME.md` or `docs/NAME.md#SECTION` a text cites.
+fn cited_sections(text: &str) -> Vec<(String, Option<String>)> {
+    let word = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-';
+    let mut cited = Vec::new();
+    for (at, _) in text.match_indices("docs/") {
+        let rest = &text[at + "docs/".len()..];
+        let name_len = rest.find(|c: char| !word(c)).unwrap_or(rest.len());
+        let Some(after) = rest[name_len..].strip_prefix(".md") else {
+            continue;
+        };
+        if name_len == 0 || after.starts_with(|c: char| c.is_alphanumeric()) {
+            continue;
+        }
+        let section = after.strip_prefix('#').map(|s| {
+            let end = s.find(|c: char| !word(c)).unwrap_or(s.len());
+            s[..end].trim_end_matches('-').to_owned()
+        });
+        cited.push((format!("{}.md", &rest[..name_len]), section));
+    }
+    cited
+}
+
+/// Every local link `](FILE.md#SECTION)` or `](#SECTION)` of a Markdown text, as
+/// (file relative to the text, section).
+fn linked_sections(text: &str) -> Vec<(String, String)> {
+    let mut linked = Vec::new();
+    for (at, _) in text.match_indices("](") {
+        let rest = &text[at + 2..];
+        let Some(target) = rest.split([')', ' ']).next() else {
+            continue;
+        };
+        let Some((file, section)) = target.split_once('#') else {
+            continue;
+        };
+        if file.contains("://") || !(file.is_empty() || file.ends_with(".md")) {
+            continue;
+        }
+        linked.push((file.to_owned(), section.to_owned()));
+    }
+    linked
+}
+
+fn text_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            text_files(&path, out);
+        } else {
+            out.push(path);
+        }
+    }
+}
+
+#[test]
+fn every_cited_section_exists() {
+    let docs = Path::new(ROOT).join("docs");
+    let sections =
+        |file: &Path| -> Option<Vec<String>> { std::fs::read_to_string(file).ok().map(|text| anchors(&text)) };
+    let mut citing = vec![Path::new(ROOT).join("build.rs")];
+    for dir in ["src", "tests/cli", "scripts", "docs", "deploy", ".github"] {
+        text_files(&Path::new(ROOT).join(dir), &mut citing);
+    }
+    citing.push(Path::new(ROOT).join("README.md"));
+    let mut missing = Vec::new();
+    let mut checked = 0;
+    for path in &citing {
+        let Ok(text) = std::fs::read_to_string(path) else {
+            continue; // not text
+        };
+        let mut targets: Vec<(PathBuf, Option<String>)> = cited_sections(&text)
+            .into_iter()
+            .map(|(name, section)| (docs.join(name), section))
+            .collect();
+        if path.extension().is_some_and(|e| e == "md") {
+            let dir = path.parent().unwrap();
+            targets.extend(linked_sections(&text).into_iter().map(|(file, section)| {
+                let file = if file.is_empty() { path.clone() } else { dir.join(file) };
+                (file, Some(section))
+            }));
+        }
+        for (file, section) in targets {
+            checked += 1;
+            let Some(anchors) = sections(&file) else {
+                missing.push(format!(
+                    "{}: cites {}, which does not exist",
+                    path.display(),
+                    file.display()
+                ));
+                continue;
+            };
+            if let Some(section) = section.filter(|s| !anchors.contains(s)) {
+                missing.push(format!(
+                    "{}: cites {}#{section}, which has no such section",
+                    path.display(),
+                    file.display()
+                ));
+            }
+        }
+    }
+    assert!(missing.is_empty(), "{}", missing.join("\n"));
+    assert!(
+        checked >= 100,
+        "only {checked} citations found: is the pattern still docs/NAME.md#SECTION?"
+    );
+}
+
+#[test]
+fn sections_are_found_as_github_names_them() {
+    let text = "# Title\n## Where the time goes\n```sh\n# not a heading\n```\n### `secret apply` and `secret run`\n## Run:ai versions\n## Notes\n## Notes\n#hashtag\n";
+    assert_eq!(
+        anchors(text),
+        [
+            "title",
+            "where-the-time-goes",
+            "secret-apply-and-secret-run",
+            "runai-versions",
+            "notes",
+            "notes-1"
+        ]
+    );
+    let cites = "see docs/security.md#the-token-cache, docs/fleet.md and docs/x.mdx; docs/ alone";
+    assert_eq!(
+        cited_sections(cites),
+        [
+            ("security.md".to_owned(), Some("the-token-cache".to_owned())),
+            ("fleet.md".to_owned(), None)
+        ]
+    );
+    let links = "[a](commands.md#exit-codes) [b](#rules) [c](https://x.io/a.md#z) [d](fleet.md) [e](x.png#y)";
+    assert_eq!(
+        linked_sections(links),
+        [
+            ("commands.md".to_owned(), "exit-codes".to_owned()),
+            (String::new(), "rules".to_owned())
+        ]
+    );
 }
