@@ -144,19 +144,16 @@ fn every_troubleshooting_error_is_one_the_code_can_produce() {
 }
 
 fn collect_sources(dir: &Path, out: &mut String) {
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            collect_sources(&path, out);
-        } else if path.extension().is_some_and(|e| e == "rs") {
-            // Only the program: unit tests (at the bottom of each file) and comments
-            // produce no message.
-            let text = std::fs::read_to_string(&path).unwrap();
-            let program = text.split("#[cfg(test)]\nmod tests").next().unwrap_or(&text);
-            for line in program.lines().filter(|l| !l.trim_start().starts_with("//")) {
-                out.push_str(line);
-                out.push('\n');
-            }
+    let mut files = Vec::new();
+    text_files(dir, &mut files);
+    for path in files.iter().filter(|p| p.extension().is_some_and(|e| e == "rs")) {
+        // Only the program: unit tests (at the bottom of each file) and comments
+        // produce no message.
+        let text = std::fs::read_to_string(path).unwrap();
+        let program = text.split("#[cfg(test)]\nmod tests").next().unwrap_or(&text);
+        for line in program.lines().filter(|l| !l.trim_start().starts_with("//")) {
+            out.push_str(line);
+            out.push('\n');
         }
     }
 }
@@ -197,7 +194,8 @@ fn slug(heading: &str) -> String {
 /// The anchors of a Markdown text's headings (outside code blocks), a repeated one
 /// numbered as GitHub numbers it (`name`, `name-1`, ...).
 fn anchors(text: &str) -> Vec<String> {
-    let mut anchors: Vec<String> = Vec::new();
+    let mut anchors = Vec::new();
+    let mut seen: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
     let mut in_block = false;
     for line in text.lines() {
         if line.trim_start().starts_with("```") {
@@ -209,19 +207,12 @@ fn anchors(text: &str) -> Vec<String> {
             continue;
         }
         let base = slug(&line[hashes..]);
-        let repeats = anchors
-            .iter()
-            .filter(|a| {
-                **a == base
-                    || a.strip_prefix(&format!("{base}-"))
-                        .is_some_and(|n| n.parse::<u32>().is_ok())
-            })
-            .count();
-        anchors.push(if repeats == 0 {
-            base
-        } else {
-            format!("{base}-{repeats}")
+        let repeats = seen.entry(base.clone()).or_default();
+        anchors.push(match *repeats {
+            0 => base,
+            n => format!("{base}-{n}"),
         });
+        *repeats += 1;
     }
     anchors
 }
